@@ -1,0 +1,1 @@
+"""Field-bus drivers: Modbus TCP, Modbus RTU, RTU over TCP, ASCII serial lines."""

@@ -1,0 +1,11 @@
+"""The `edge-agent` command line."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edge_agent.cli.root import run_cli
+
+    return run_cli(sys.argv[1:] if argv is None else argv)

@@ -1,0 +1,242 @@
+"""The gateway config (gateway.toml): pydantic models, loading, and problem reports.
+
+`load_config(path)` returns a validated `GatewayConfig` or raises `ConfigError`
+with one `Problem` per fault, each naming the file, the key path
+(`devices[3].unit`) and what is allowed. Validation touches no bus or network.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+from drivers.errors import ProfileError
+from drivers.settings import BusConfig, Name, Port
+from edge_agent.errors import ConfigError, Problem
+
+DEFAULT_CONFIG = Path("/etc/edge-agent/gateway.toml")
+
+GatewayId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)]
+TopicWord = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)]
+TopicPrefix = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", min_length=1, max_length=128)
+]
+UnitId = Annotated[int, Field(ge=0, le=247)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GatewaySection(_Model):
+    id: GatewayId
+    site: TopicWord
+    data_dir: Path = Path("/var/lib/edge-agent")
+    rules: list[str] = Field(default_factory=list)
+    profiles: list[str] = Field(default_factory=list)
+    mode: TopicWord = "normal"
+
+
+class TlsConfig(_Model):
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _cert_needs_key(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (mutual TLS needs both)")
+        return self
+
+
+class MqttConfig(_Model):
+    host: str = "127.0.0.1"
+    port: Port = 1883
+    client_id: str | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    password_env: str | None = None
+    tls: TlsConfig | None = None
+    topic_prefix: TopicPrefix = "lifeline"
+    payload: Literal["json", "msgpack"] = "json"
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    telemetry_qos: Literal[0, 1] = 1
+    max_inflight: Annotated[int, Field(ge=1, le=1000)] = 20
+
+    def password(self) -> SecretStr | None:
+        """The broker password, read from its file or environment variable, never inline."""
+        if self.password_file is not None:
+            return SecretStr(self.password_file.read_text().strip())
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env)
+            return SecretStr(value) if value is not None else None
+        return None
+
+
+class DeviceConfig(_Model):
+    name: Name
+    bus: Name
+    unit: UnitId = 1
+    profile: str
+    poll_interval_s: Annotated[float, Field(gt=0, le=86400)] = 5.0
+    tags: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = True
+
+
+class GatewayConfig(_Model):
+    gateway: GatewaySection
+    mqtt: MqttConfig = MqttConfig()
+    buses: list[BusConfig] = Field(default_factory=list)
+    devices: list[DeviceConfig] = Field(default_factory=list)
+
+    # Where the file was read from: relative paths in it resolve against this folder.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @property
+    def root_topic(self) -> str:
+        return f"{self.mqtt.topic_prefix}/{self.gateway.site}/{self.gateway.id}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve(self.gateway.data_dir)
+
+    def resolve(self, p: Path | str) -> Path:
+        p = Path(p)
+        return p if p.is_absolute() else self.base_dir / p
+
+    def bus(self, name: str) -> BusConfig:
+        return next(b for b in self.buses if b.name == name)
+
+
+def format_loc(loc: tuple[int | str, ...], tags: set[str] | None = None) -> str:
+    """('devices', 3, 'unit') -> 'devices[3].unit'; drops pydantic's union-tag segments."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif tags and part in tags:
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+_BUS_KINDS = {"modbus-tcp", "modbus-rtu", "modbus-rtu-over-tcp", "serial-line"}
+
+
+def problems_from_validation(file: str, err: ValidationError) -> list[Problem]:
+    problems = []
+    for e in err.errors(include_url=False):
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (not allowed here; check the spelling)"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        problems.append(Problem(file, format_loc(tuple(e["loc"]), _BUS_KINDS), msg))
+    return problems
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file; a missing, unreadable or malformed file is a ConfigError."""
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError as err:
+        raise ConfigError([Problem(str(path), "", "file not found")]) from err
+    except OSError as err:
+        raise ConfigError([Problem(str(path), "", f"cannot read: {err.strerror}")]) from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([Problem(str(path), "", f"not valid TOML: {err}")]) from err
+
+
+def cross_check(cfg: GatewayConfig, file: str, profile_ids: set[str] | None) -> list[Problem]:
+    """References between sections: buses, profiles, unique names and units."""
+    problems: list[Problem] = []
+    seen_bus: set[str] = set()
+    for i, b in enumerate(cfg.buses):
+        if b.name in seen_bus:
+            problems.append(Problem(file, f"buses[{i}].name", f"duplicate bus name {b.name!r}"))
+        seen_bus.add(b.name)
+    seen_dev: set[str] = set()
+    units: dict[tuple[str, int], str] = {}
+    for i, d in enumerate(cfg.devices):
+        if d.name in seen_dev:
+            problems.append(
+                Problem(file, f"devices[{i}].name", f"duplicate device name {d.name!r}")
+            )
+        seen_dev.add(d.name)
+        if d.bus not in seen_bus:
+            allowed = ", ".join(sorted(seen_bus)) or "none defined"
+            problems.append(
+                Problem(file, f"devices[{i}].bus", f"no bus named {d.bus!r} (buses: {allowed})")
+            )
+        elif (d.bus, d.unit) in units:
+            problems.append(
+                Problem(
+                    file,
+                    f"devices[{i}].unit",
+                    f"unit {d.unit} on bus {d.bus!r} is already used by device "
+                    f"{units[(d.bus, d.unit)]!r}",
+                )
+            )
+        else:
+            units[(d.bus, d.unit)] = d.name
+        if profile_ids is not None and d.profile not in profile_ids:
+            problems.append(
+                Problem(
+                    file,
+                    f"devices[{i}].profile",
+                    f"unknown firmware profile {d.profile!r} "
+                    "(see `edge-agent profiles list`)",
+                )
+            )
+    return problems
+
+
+def load_config(path: Path | str, *, check_files: bool = True) -> GatewayConfig:
+    """Read and validate gateway.toml and the profiles it names. Raises ConfigError."""
+    from drivers.profiles import load_profiles  # the catalogue is the drivers' business
+
+    path = Path(path)
+    raw = read_toml(path)
+    file = str(path)
+    try:
+        cfg = GatewayConfig.model_validate({**raw, "base_dir": path.parent.resolve()})
+    except ValidationError as err:
+        raise ConfigError(problems_from_validation(file, err)) from err
+
+    problems: list[Problem] = []
+    profile_ids: set[str] | None = None
+    try:
+        profile_ids = set(load_profiles([cfg.resolve(p) for p in cfg.gateway.profiles]))
+    except ProfileError as err:
+        problems += [Problem(f, loc, msg) for f, loc, msg in err.problems]
+    problems += cross_check(cfg, file, profile_ids)
+    if check_files:
+        m = cfg.mqtt
+        for key, p in (("mqtt.password_file", m.password_file),):
+            if p is not None and not cfg.resolve(p).is_file():
+                problems.append(Problem(file, key, f"file not found: {cfg.resolve(p)}"))
+        if m.tls is not None:
+            for key, p in (
+                ("mqtt.tls.ca_file", m.tls.ca_file),
+                ("mqtt.tls.cert_file", m.tls.cert_file),
+                ("mqtt.tls.key_file", m.tls.key_file),
+            ):
+                if p is not None and not cfg.resolve(p).is_file():
+                    problems.append(Problem(file, key, f"file not found: {cfg.resolve(p)}"))
+    if problems:
+        raise ConfigError(problems)
+    return cfg

@@ -1,0 +1,48 @@
+"""Immutable records passed between the pipeline's stages."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from rules.events import AlarmState, AlarmTransition
+
+__all__ = ["AlarmState", "AlarmTransition", "DevicePoll", "Quality", "Reading"]
+
+
+class Quality(StrEnum):
+    GOOD = "good"
+    BAD = "bad"
+    UNCERTAIN = "uncertain"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One value of one point at one time. A fault is data: bad quality with a reason."""
+
+    device: str
+    point: str
+    ts_ms: int
+    value: float
+    quality: Quality
+    reason: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.device}/{self.point}"
+
+    @property
+    def usable(self) -> bool:
+        return self.quality is not Quality.BAD and not math.isnan(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePoll:
+    """Everything one poll of one device produced: the unit of telemetry batching."""
+
+    device: str
+    ts_ms: int
+    readings: tuple[Reading, ...]
+    ok: bool
+    reason: str | None = None

@@ -1,0 +1,1 @@
+"""Detection: rule files, numba kernels, the rule engine and its reference implementations."""

@@ -1,0 +1,94 @@
+"""Shared fixtures: free ports, a real mosquitto per test, temporary data dirs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+def mosquitto_bin() -> str:
+    found = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
+    )
+    if found is None:
+        raise RuntimeError("mosquitto is not installed: run ./scripts/bootstrap.sh")
+    return found
+
+
+@dataclass
+class Broker:
+    """A real mosquitto on 127.0.0.1:port with its own config file; stop() and start() at will."""
+
+    port: int
+    conf: Path
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert self.proc is None, "broker already running"
+        self.proc = subprocess.Popen(
+            [mosquitto_bin(), "-c", str(self.conf)],
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+def write_mosquitto_conf(path: Path, port: int, extra: str = "") -> None:
+    path.write_text(
+        f"listener {port} 127.0.0.1\n"
+        "allow_anonymous true\n"
+        "persistence false\n"
+        "max_queued_messages 100000\n"
+        f"{extra}"
+    )
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    port = free_port()
+    conf = tmp_path / "mosquitto.conf"
+    write_mosquitto_conf(conf, port)
+    b = Broker(port=port, conf=conf, log=tmp_path / "mosquitto.log")
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
