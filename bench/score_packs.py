@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=Path("/work/shared/data/detection"))
     ap.add_argument("--scorer", type=Path, default=Path("/work/shared/tools/score_detection.py"))
-    ap.add_argument("--out", type=Path, default=Path("bench/out"))
+    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "edge-agent-score")
     ap.add_argument("--plots", action="store_true")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
