@@ -99,7 +99,7 @@ class ThresholdRule(_Relative):
         return self
 
 
-class RateRule(_Bound):
+class RateRule(_Relative):
     """A change of at least `delta` within `window_s` (from the window's extreme to now)."""
 
     kind: Literal["rate"]

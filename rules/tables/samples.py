@@ -73,7 +73,7 @@ class RateTable(KindTable):
     def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
         super().__init__(bindings, points)
         self.sign = self.column(lambda r, _: 1 if r.direction == "rising" else -1, np.int8)
-        self.delta = self.column(lambda r, _: r.delta, np.float64)
+        self.delta = self.column(lambda r, p: abs(_ref(r, p, r.delta)), np.float64)
         self.window_ms = self.column(lambda r, _: ms(r.window_s), np.int64)
         self.level = self.column(lambda r, _: r.level, np.int8)
         self.off_ms = self.column(lambda r, _: ms(r.off_delay_s), np.int64)
