@@ -67,6 +67,14 @@ class ModbusBus:
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._timeouts_in_row = 0
         self._down_logged = False
+        # Bytes arrived during the current attempt: a timeout with bytes is a bad frame
+        # (CRC error, cut short), not silence.
+        self._rx_bytes = 0
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        if not sending:
+            self._rx_bytes += len(data)
+        return data
 
     def _make_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
         quiet_pymodbus()
@@ -76,6 +84,7 @@ class ModbusBus:
             "retries": 0,  # retries are ours, each one under our own deadline
             "reconnect_delay": 0,  # no background reconnect task: we reconnect on demand
             "name": cfg.name,
+            "trace_packet": self._trace,
         }
         client: AsyncModbusTcpClient | AsyncModbusSerialClient
         if isinstance(cfg, ModbusRtuBusConfig):
@@ -143,7 +152,7 @@ class ModbusBus:
         for attempt in range(1, attempts + 1):
             try:
                 return await self._read_once(unit, table, address, count)
-            except BusTimeout:
+            except (BusTimeout, FrameError):
                 if attempt == attempts:
                     raise
                 log.debug(
@@ -169,11 +178,17 @@ class ModbusBus:
             "coil": client.read_coils,
             "discrete": client.read_discrete_inputs,
         }[table]
+        self._rx_bytes = 0
         try:
             # pymodbus has its own timeout of the same length; ours bounds everything else.
             async with asyncio.timeout(self.cfg.timeout_s + 0.5):
                 rr = await call(address, count=count, device_id=unit)
         except (TimeoutError, ModbusIOException) as err:
+            if self._rx_bytes:
+                raise FrameError(
+                    f"{at}: {self._rx_bytes} byte(s) arrived but no valid frame "
+                    "(bad CRC, cut short or garbled)"
+                ) from err
             self._timed_out()
             raise BusTimeout(f"{at}: no answer within {self.cfg.timeout_s} s") from err
         except ConnectionException as err:
