@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     model_validator,
@@ -102,7 +103,11 @@ class GatewayConfig(_Model):
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     # Where the file was read from: relative paths in it resolve against this folder.
-    base_dir: Path = Field(default=Path("."), exclude=True)
+    _base_dir: Path = PrivateAttr(default=Path("."))
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
 
     @property
     def root_topic(self) -> str:
@@ -213,9 +218,10 @@ def load_config(path: Path | str, *, check_files: bool = True) -> GatewayConfig:
     raw = read_toml(path)
     file = str(path)
     try:
-        cfg = GatewayConfig.model_validate({**raw, "base_dir": path.parent.resolve()})
+        cfg = GatewayConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(problems_from_validation(file, err)) from err
+    cfg._base_dir = path.parent.resolve()
 
     problems: list[Problem] = []
     profile_ids: set[str] | None = None

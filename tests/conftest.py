@@ -145,3 +145,26 @@ def make_broker(tmp_path: Path) -> Iterator[Callable[..., Broker]]:
     finally:
         for b in started:
             b.stop()
+
+
+@pytest.fixture
+def persistent_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A broker that keeps sessions and queued QoS 1 messages across its own restarts."""
+    port = free_port()
+    conf = tmp_path / "mosquitto.conf"
+    store = tmp_path / "mosquitto-store"
+    store.mkdir()
+    conf.write_text(
+        f"listener {port} 127.0.0.1\n"
+        "allow_anonymous true\n"
+        "persistence true\n"
+        f"persistence_location {store}/\n"
+        "autosave_interval 1\n"
+        "max_queued_messages 100000\n"
+    )
+    b = Broker(port=port, conf=conf, log=tmp_path / "mosquitto.log")
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()

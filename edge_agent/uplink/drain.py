@@ -74,10 +74,11 @@ class Uplink:
         self._done = asyncio.Event()
         self._down_since: float | None = None
         self._started = t_mono()
-        store.on_commit(self._wake.set)
+        store.on_commit(self.wake)
 
-    def notify(self) -> None:
-        """New rows are in the store (the store calls this after each commit)."""
+    def wake(self) -> None:
+        """New rows are in the store. The store already calls this after each commit;
+        calling it again is harmless."""
         self._wake.set()
 
     # -- lifecycle -------------------------------------------------------------------

@@ -23,13 +23,14 @@ def unique_prefix() -> str:
 
 
 def gateway_config(port: int, prefix: str, tmp_path: Path, **mqtt: Any) -> GatewayConfig:
-    return GatewayConfig.model_validate(
+    cfg = GatewayConfig.model_validate(
         {
             "gateway": {"id": "gw-test", "site": "site-a", "data_dir": str(tmp_path)},
             "mqtt": {"host": "127.0.0.1", "port": port, "topic_prefix": prefix, **mqtt},
-            "base_dir": tmp_path,
         }
     )
+    cfg._base_dir = tmp_path
+    return cfg
 
 
 @dataclass

@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Broker
-from mqtt_helpers import Collector, alarm, gateway_config, poll, unique_prefix
 
 from edge_agent.records import AlarmState
 from edge_agent.store import Store
 from edge_agent.uplink.drain import Uplink
+from tests.conftest import Broker
+from tests.integration.mqtt_helpers import Collector, alarm, gateway_config, poll, unique_prefix
 
 pytestmark = pytest.mark.integration
 

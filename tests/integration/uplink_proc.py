@@ -54,4 +54,6 @@ async def main(cfg: GatewayConfig) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(GatewayConfig.model_validate(json.loads(Path(sys.argv[1]).read_text()))))
+    config = GatewayConfig.model_validate(json.loads(Path(sys.argv[1]).read_text()))
+    config._base_dir = Path(sys.argv[1]).parent
+    asyncio.run(main(config))
