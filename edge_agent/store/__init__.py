@@ -1,0 +1,6 @@
+"""Store-and-forward buffer: readings, alarms and the outbox in one SQLite file."""
+
+from edge_agent.store.outbox import OutboxRow
+from edge_agent.store.store import Store
+
+__all__ = ["OutboxRow", "Store"]
