@@ -76,10 +76,11 @@ class MqttConfig(_Model):
     telemetry_qos: Literal[0, 1] = 1
     max_inflight: Annotated[int, Field(ge=1, le=1000)] = 20
 
-    def password(self) -> SecretStr | None:
-        """The broker password, read from its file or environment variable, never inline."""
+    def password(self, base_dir: Path = Path(".")) -> SecretStr | None:
+        """The broker password, read from its file or environment variable, never inline.
+        A relative `password_file` is relative to `base_dir` (the config file's folder)."""
         if self.password_file is not None:
-            return SecretStr(self.password_file.read_text().strip())
+            return SecretStr((base_dir / self.password_file).read_text().strip())
         if self.password_env is not None:
             value = os.environ.get(self.password_env)
             return SecretStr(value) if value is not None else None
@@ -203,8 +204,7 @@ def cross_check(cfg: GatewayConfig, file: str, profile_ids: set[str] | None) -> 
                 Problem(
                     file,
                     f"devices[{i}].profile",
-                    f"unknown firmware profile {d.profile!r} "
-                    "(see `edge-agent profiles list`)",
+                    f"unknown firmware profile {d.profile!r} (see `edge-agent profiles list`)",
                 )
             )
     return problems
