@@ -42,6 +42,8 @@ class BusLine:
         self.transactions = 0
         self.failures = 0
         self.busy_s = 0.0
+        # Poll deadlines missed because the line was too busy (pollers add to it).
+        self.overruns = 0
 
     async def __aenter__(self) -> Self:
         await self.inner.__aenter__()
