@@ -119,13 +119,14 @@ class SimulatedDevice:
     def refresh(self, t: float | None = None) -> None:
         """Recompute every register from the signals at `t` seconds since start."""
         t = time.monotonic() - self.t0 if t is None else t
+        values = {p.name: self.value_at(p.name, t) for p in self.profile.points}
         bits_cleared: set[tuple[Table, int]] = set()
         for p in self.profile.points:
-            value = self.value_at(p.name, t)
+            decimals = values[p.decimals_from] if p.decimals_from is not None else None
             try:
-                words = encode_point(p, value)
+                words = encode_point(p, values[p.name], decimals=decimals)
             except ValueError:
-                log.debug("simulated value does not fit point=%s value=%r", p.name, value)
+                log.debug("simulated value does not fit point=%s value=%r", p.name, values[p.name])
                 continue
             mem = self._memory[p.table]
             if p.bit is not None:
