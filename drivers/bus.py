@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Self
 
 from drivers.base import Bus, Table
+from drivers.errors import DeviceException
 from drivers.settings import BusConfig, ModbusRtuBusConfig
 
 # Bits per character on an RTU line: start + 8 data + parity or second stop + stop.
@@ -42,6 +43,8 @@ class BusLine:
         self.transactions = 0
         self.failures = 0
         self.busy_s = 0.0
+        # Poll deadlines missed because the line was too busy (pollers add to it).
+        self.overruns = 0
 
     async def __aenter__(self) -> Self:
         await self.inner.__aenter__()
@@ -71,6 +74,23 @@ class BusLine:
                 self.transactions += 1
                 self.busy_s += self._last_end - start
             return result
+
+    async def read_identification(
+        self, unit: int, read_code: int = 1, object_id: int = 0
+    ) -> tuple[dict[int, bytes], int]:
+        """Read Device Identification on the line, when the transport supports it."""
+        ident = getattr(self.inner, "read_identification", None)
+        if ident is None:
+            raise DeviceException(1, f"bus {self.name}: no device identification on this bus")
+        async with self._lock:
+            wait_s = self._last_end + self.inter_frame_delay_s - time.monotonic()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            try:
+                result: tuple[dict[int, bytes], int] = await ident(unit, read_code, object_id)
+                return result
+            finally:
+                self._last_end = time.monotonic()
 
 
 def open_bus(cfg: BusConfig) -> BusLine:

@@ -78,11 +78,21 @@ def _range_quality(spec: PointSpec, value: float) -> Decoded:
     return value, "bad", "out of range"
 
 
-def decode_point(spec: PointSpec, words: Sequence[int]) -> Decoded:
+MAX_DECIMALS = 6
+
+
+def _decimals_ok(decimals: float | None) -> bool:
+    return decimals is not None and decimals == int(decimals) and 0 <= decimals <= MAX_DECIMALS
+
+
+def decode_point(
+    spec: PointSpec, words: Sequence[int], *, decimals: float | None = None
+) -> Decoded:
     """Registers (or bits) of one point -> (value, quality, reason). Never raises.
 
     Out of the sensor's range keeps the value with quality "bad" (the CLI and the
     out-of-range rule want to see it); NaN, infinities and sentinels become NaN.
+    `decimals` is the value of the point named by `spec.decimals_from`, if any.
     """
     if len(words) != spec.words:
         return NAN, "bad", f"decode error: expected {spec.words} words, got {len(words)}"
@@ -98,13 +108,17 @@ def decode_point(spec: PointSpec, words: Sequence[int]) -> Decoded:
         return NAN, "bad", "decode error: infinity"
     if raw in spec.sentinels:
         return NAN, "bad", f"no value (sentinel {raw:g})"
+    if spec.decimals_from is not None:
+        if not _decimals_ok(decimals):
+            return NAN, "bad", f"decode error: decimals {decimals} from {spec.decimals_from}"
+        raw = raw / 10 ** int(decimals or 0)
     value = raw * spec.scale + spec.offset
     if not math.isfinite(value):
         return NAN, "bad", "decode error: overflow after scale"
     return _range_quality(spec, value)
 
 
-def encode_point(spec: PointSpec, value: float) -> list[int]:
+def encode_point(spec: PointSpec, value: float, *, decimals: float | None = None) -> list[int]:
     """The registers (or bits) a device sends for `value`: the inverse of decode_point.
 
     For a `bit` point only that bit is set in the returned register; merge it with the
@@ -116,6 +130,10 @@ def encode_point(spec: PointSpec, value: float) -> list[int]:
         word = (1 << spec.bit) if value else 0
         return bytes_to_words(_reorder(word.to_bytes(2, "big"), spec.byte_order))
     raw = (value - spec.offset) / spec.scale
+    if spec.decimals_from is not None:
+        if not _decimals_ok(decimals):
+            raise ValueError(f"{spec.name}: needs decimals 0..{MAX_DECIMALS}, got {decimals}")
+        raw = raw * 10 ** int(decimals or 0)
     if spec.type == "float32":
         data = struct.pack(">f", raw)
     elif spec.type == "float64":

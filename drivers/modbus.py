@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -147,42 +148,62 @@ class ModbusBus:
             self._down_logged = False
 
     async def read(self, unit: int, table: Table, address: int, count: int) -> list[int]:
-        """Read `count` registers or bits. Retries timeouts `cfg.retries` times."""
+        """Read `count` registers or bits. Retries timeouts and bad frames `cfg.retries` times."""
+        at = f"bus {self.name} unit {unit} {table} {address}+{count}"
+        call = {
+            "holding": "read_holding_registers",
+            "input": "read_input_registers",
+            "coil": "read_coils",
+            "discrete": "read_discrete_inputs",
+        }[table]
+        rr = await self._with_retries(
+            at, lambda c: getattr(c, call)(address, count=count, device_id=unit)
+        )
+        values = [int(b) for b in rr.bits[:count]] if table in BIT_TABLES else list(rr.registers)
+        if len(values) != count:
+            raise FrameError(f"{at}: answer has {len(values)} values, expected {count}")
+        return values
+
+    async def read_identification(
+        self, unit: int, read_code: int = 1, object_id: int = 0
+    ) -> tuple[dict[int, bytes], int]:
+        """One Read Device Identification (0x2B/0x0E) request: (objects, next object id).
+
+        The next object id is 0 when the device has nothing more to send.
+        """
+        at = f"bus {self.name} unit {unit} device identification"
+        rr = await self._with_retries(
+            at,
+            lambda c: c.read_device_information(
+                read_code=read_code, object_id=object_id, device_id=unit
+            ),
+        )
+        objects = {int(k): bytes(v) for k, v in dict(rr.information).items()}
+        more = int(rr.more_follows) != 0
+        return objects, int(rr.next_object_id) if more else 0
+
+    async def _with_retries(self, at: str, call: Callable[[Any], Awaitable[Any]]) -> Any:
         attempts = self.cfg.retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                return await self._read_once(unit, table, address, count)
+                return await self._transact(at, call)
             except (BusTimeout, FrameError):
                 if attempt == attempts:
                     raise
-                log.debug(
-                    "retry bus=%s unit=%d table=%s address=%d attempt=%d",
-                    self.name,
-                    unit,
-                    table,
-                    address,
-                    attempt,
-                )
+                log.debug("retry %s attempt=%d", at, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _read_once(self, unit: int, table: Table, address: int, count: int) -> list[int]:
+    async def _transact(self, at: str, call: Callable[[Any], Awaitable[Any]]) -> Any:
+        """One request and its answer, with pymodbus's failure channels mapped to ours."""
         if self._client is None:
             raise BusClosed(f"bus {self.name}: not open")
         if not self._client.connected:
             await self._connect()
-        client = self._client
-        at = f"bus {self.name} unit {unit} {table} {address}+{count}"
-        call = {
-            "holding": client.read_holding_registers,
-            "input": client.read_input_registers,
-            "coil": client.read_coils,
-            "discrete": client.read_discrete_inputs,
-        }[table]
         self._rx_bytes = 0
         try:
             # pymodbus has its own timeout of the same length; ours bounds everything else.
             async with asyncio.timeout(self.cfg.timeout_s + 0.5):
-                rr = await call(address, count=count, device_id=unit)
+                rr = await call(self._client)
         except (TimeoutError, ModbusIOException) as err:
             if self._rx_bytes:
                 raise FrameError(
@@ -195,15 +216,11 @@ class ModbusBus:
             raise BusClosed(f"{at}: link down ({err})") from err
         except ModbusException as err:
             raise FrameError(f"{at}: bad answer ({err})") from err
+        self._timeouts_in_row = 0
         if rr.isError():
-            self._timeouts_in_row = 0
             code = int(rr.exception_code) if isinstance(rr, ExceptionResponse) else 0
             raise DeviceException(code, f"{at}: device answered exception code {code}")
-        values = [int(b) for b in rr.bits[:count]] if table in BIT_TABLES else list(rr.registers)
-        if len(values) != count:
-            raise FrameError(f"{at}: answer has {len(values)} values, expected {count}")
-        self._timeouts_in_row = 0
-        return values
+        return rr
 
     def _timed_out(self) -> None:
         self._timeouts_in_row += 1

@@ -128,6 +128,6 @@ def format_plan(profile: Profile, baudrate: int = 9600) -> str:
     naive = sum(rtu_transaction_s(r, baudrate) for r in plan_per_point(profile))
     lines.append(
         f"total {total * 1000:.1f} ms per poll "
-        f"(one request per point: {len(profile.points)} requests, {naive * 1000:.1f} ms)"
+        f"(one request per point: {len(profile.points)} request(s), {naive * 1000:.1f} ms)"
     )
     return "\n".join(lines)

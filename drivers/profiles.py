@@ -100,6 +100,14 @@ class Quirks(_Model):
     request_delay_s: Annotated[float, Field(ge=0, le=5)] = 0.0
 
 
+class ValidIf(_Model):
+    """A status point that must hold one of `values` for this point's reading to count."""
+
+    point: PointName
+    values: Annotated[list[float], Field(min_length=1)]
+    reason: str = "device status says the value is not valid"
+
+
 class PointSpec(_Model):
     """One value of a device: where it lives and how its words become a number."""
 
@@ -118,6 +126,11 @@ class PointSpec(_Model):
     range: tuple[float, float] | None = None
     # Raw values the device sends for "no value" (checked before scale and offset).
     sentinels: list[float] = Field(default_factory=list)
+    # Another point holding the number of decimal places (0..6) of this one: the raw
+    # value is divided by 10**decimals before scale and offset (PTMB transmitters).
+    decimals_from: PointName | None = None
+    # Quality from a status point (empty pipe, warm-up, calibration mode).
+    valid_if: ValidIf | None = None
     description: str = ""
 
     @property
@@ -152,6 +165,27 @@ class PointSpec(_Model):
         return self
 
 
+class Fingerprint(_Model):
+    """A point whose value pins the model (vendor/product id registers)."""
+
+    point: PointName
+    equals: float
+
+
+class IdentifyMatch(_Model):
+    """How `scan --identify` recognises this model.
+
+    `vendor` and `product` are regular expressions matched (case-insensitive) against
+    Modbus Read Device Identification objects (VendorName; ProductCode, ProductName or
+    ModelName). `registers` serves devices without 0x2B: every listed point must read
+    its value.
+    """
+
+    vendor: str | None = None
+    product: str | None = None
+    registers: list[Fingerprint] = Field(default_factory=list)
+
+
 class Profile(_Model):
     """A firmware profile: one sensor model (and firmware range) and its register map."""
 
@@ -164,6 +198,7 @@ class Profile(_Model):
     serial: SerialDefaults = SerialDefaults()
     default_unit: UnitId | None = None
     quirks: Quirks = Quirks()
+    identify: IdentifyMatch | None = None
     points: Annotated[list[PointSpec], Field(min_length=1)]
 
     # Where the profile was read from (not part of the file's schema).
@@ -200,6 +235,29 @@ class Profile(_Model):
                         f"{where}.address: {p.table} {p.address}..{p.end - 1} lies in "
                         f"quirks.forbidden {r.start}..{r.end}"
                     )
+        by_name = {p.name: p for p in self.points}
+        for i, p in enumerate(self.points):
+            refs = [("decimals_from", p.decimals_from)]
+            if p.valid_if is not None:
+                refs.append(("valid_if.point", p.valid_if.point))
+            for key, ref in refs:
+                if ref is None:
+                    continue
+                target = by_name.get(ref)
+                if target is None or ref == p.name:
+                    raise ValueError(
+                        f"points[{i}].{key}: names no other point of this profile ({ref!r}; "
+                        f"points: {', '.join(by_name)})"
+                    )
+                if target.decimals_from is not None or target.valid_if is not None:
+                    raise ValueError(
+                        f"points[{i}].{key}: {ref!r} depends on another point itself; "
+                        "one level of dependency only"
+                    )
+        if self.identify is not None:
+            for i, fp in enumerate(self.identify.registers):
+                if fp.point not in by_name:
+                    raise ValueError(f"identify.registers[{i}].point: no point named {fp.point!r}")
         return self
 
 
@@ -223,7 +281,9 @@ def _problems(file: str, err: ValidationError) -> list[tuple[str, str, str]]:
             msg = "unknown key (not allowed here; check the spelling)"
         elif e["type"] == "missing":
             msg = "required key is missing"
-        elif e["type"] == "value_error" and msg.startswith("points[") and ": " in msg:
+        elif (
+            e["type"] == "value_error" and msg.startswith(("points[", "identify.")) and ": " in msg
+        ):
             # The root validator names the point itself: move that into the loc.
             sub, msg = msg.split(": ", 1)
             loc = f"{loc}.{sub}" if loc else sub

@@ -32,11 +32,13 @@ from pymodbus.constants import ExcCodes
 from pymodbus.datastore import ModbusServerContext
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.framer import FramerType
-from pymodbus.pdu.device import ModbusDeviceIdentification
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
+from pymodbus.pdu.mei_message import ReadDeviceInformationResponse
 from pymodbus.server import ModbusBaseServer, ModbusSerialServer, ModbusTcpServer
 
 from drivers.base import BIT_TABLES, Table
 from drivers.decode import encode_point
+from drivers.identify import OBJECT_NAMES
 from drivers.profiles import PointSpec, Profile
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,7 @@ class SimulatedDevice:
         signals: Mapping[str, Signal | float] | None = None,
         *,
         strict: bool = False,
+        identity: Mapping[str, str] | None = None,
     ) -> None:
         self.unit = unit
         self.profile = profile
@@ -85,6 +88,9 @@ class SimulatedDevice:
         # strict: unmapped addresses answer "illegal address" like picky real devices;
         # otherwise they read 0. Forbidden ranges of the profile always answer code 2.
         self.strict = strict
+        # Read Device Identification objects by name (VendorName, ProductCode, ...);
+        # None: the device answers 0x2B with exception 1, like most field sensors.
+        self.identity = dict(identity) if identity is not None else None
         self.t0 = time.monotonic()
         self.silent = False
         self.exception_code: int | None = None
@@ -119,13 +125,14 @@ class SimulatedDevice:
     def refresh(self, t: float | None = None) -> None:
         """Recompute every register from the signals at `t` seconds since start."""
         t = time.monotonic() - self.t0 if t is None else t
+        values = {p.name: self.value_at(p.name, t) for p in self.profile.points}
         bits_cleared: set[tuple[Table, int]] = set()
         for p in self.profile.points:
-            value = self.value_at(p.name, t)
+            decimals = values[p.decimals_from] if p.decimals_from is not None else None
             try:
-                words = encode_point(p, value)
+                words = encode_point(p, values[p.name], decimals=decimals)
             except ValueError:
-                log.debug("simulated value does not fit point=%s value=%r", p.name, value)
+                log.debug("simulated value does not fit point=%s value=%r", p.name, values[p.name])
                 continue
             mem = self._memory[p.table]
             if p.bit is not None:
@@ -234,7 +241,6 @@ class SimServer:
         parity: str = "N",
         stopbits: int = 1,
         bytesize: int = 8,
-        identity: Mapping[str, str] | None = None,
     ) -> None:
         if host not in ("127.0.0.1", "::1", "localhost"):
             raise ValueError("the simulator serves loopback only")
@@ -252,7 +258,6 @@ class SimServer:
             "stopbits": stopbits,
             "bytesize": bytesize,
         }
-        self.identity = dict(identity or {})
         self._server: ModbusBaseServer | None = None
 
     @property
@@ -260,36 +265,60 @@ class SimServer:
         return self._server is not None
 
     def _damage(self, sending: bool, data: bytes) -> bytes:
-        """trace_packet hook: damage answers of units with a frame fault."""
+        """trace_packet hook: silence silent units, damage answers of faulty ones."""
         if not sending or len(data) < 4:
             return data
         unit = data[0] if self.kind != "tcp" else (data[6] if len(data) > 6 else -1)
         dev = self.devices.get(unit)
+        if dev is not None and dev.silent:
+            return b""  # covers answers the datastore does not see (0x2B)
         if dev is None or dev.frame_fault is None:
             return data
         if dev.frame_fault == "bad-crc":
             return data[:-1] + bytes([data[-1] ^ 0xFF])
         return data[: len(data) // 2]
 
+    def _identify(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
+        """trace_pdu hook: each device answers 0x2B with its own objects, or exception 1.
+
+        pymodbus keeps one identity per process; simulated lines need one per unit.
+        """
+        if not sending or not isinstance(pdu, ReadDeviceInformationResponse):
+            return pdu
+        dev = self.devices.get(pdu.dev_id)
+        if dev is None or dev.identity is None:
+            return ExceptionResponse(
+                0x2B,
+                ExcCodes.ILLEGAL_FUNCTION,
+                device_id=pdu.dev_id,
+                transaction=pdu.transaction_id,
+            )
+        wanted = range(3) if pdu.read_code == 1 else range(7)
+        ids = {name: i for i, name in OBJECT_NAMES.items()}
+        info = {
+            ids[k]: v.encode() for k, v in dev.identity.items() if k in ids and ids[k] in wanted
+        }
+        return ReadDeviceInformationResponse(
+            read_code=pdu.read_code,
+            information=dict(sorted(info.items())),
+            dev_id=pdu.dev_id,
+            transaction_id=pdu.transaction_id,
+        )
+
     async def start(self) -> int:
         """Start serving; returns the TCP port (0 for a serial server)."""
         if self._server is not None:
             raise RuntimeError("simulator already running")
         context = _SimContext(self.devices)
-        identity = (
-            ModbusDeviceIdentification(info_name=self.identity)  # type: ignore[no-untyped-call]
-            if self.identity
-            else None
-        )
         server: ModbusBaseServer
         if self.kind == "rtu":
             server = ModbusSerialServer(
                 context,
                 framer=FramerType.RTU,
                 port=self.serial_port,
-                identity=identity,
                 ignore_missing_devices=True,
                 trace_packet=self._damage,
+                trace_pdu=self._identify,
                 **self.serial,
             )
         else:
@@ -298,9 +327,9 @@ class SimServer:
                 context,
                 framer=framer,
                 address=(self.host, self.port),
-                identity=identity,
                 ignore_missing_devices=True,
                 trace_packet=self._damage,
+                trace_pdu=self._identify,
             )
         await server.serve_forever(background=True)
         self._server = server

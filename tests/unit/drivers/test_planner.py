@@ -126,4 +126,4 @@ def test_format_plan_lists_requests_and_totals() -> None:
     text = format_plan(p)
     assert "1 request(s)" in text
     assert "a, b" in text
-    assert "one request per point: 2 requests" in text
+    assert "one request per point: 2 request(s)" in text

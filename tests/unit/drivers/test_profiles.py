@@ -162,3 +162,32 @@ def test_coil_points_must_be_bool(tmp_path: Path) -> None:
     [(_, loc, msg)] = problems(err)
     assert loc == "points[0]"
     assert 'a coil point has type "bool"' in msg
+
+
+def test_reference_to_a_missing_point_names_the_key(tmp_path: Path) -> None:
+    f = write(tmp_path / "r.toml", GOOD.replace("address = 0", 'address = 0\ndecimals_from = "dp"'))
+    with pytest.raises(ProfileError) as err:
+        load_profile(f)
+    [(_, loc, msg)] = problems(err)
+    assert loc == "points[0].decimals_from"
+    assert "names no other point" in msg
+    assert "pressure" in msg
+
+
+def test_valid_if_reference_is_checked(tmp_path: Path) -> None:
+    text = GOOD.replace("address = 0", 'address = 0\nvalid_if = { point = "mode", values = [1] }')
+    f = write(tmp_path / "v.toml", text)
+    with pytest.raises(ProfileError) as err:
+        load_profile(f)
+    assert problems(err)[0][1] == "points[0].valid_if.point"
+
+
+def test_identify_fingerprint_must_name_a_point(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        'source = "test"',
+        'source = "test"\nidentify = { registers = [{ point = "vid", equals = 1 }] }',
+    )
+    f = write(tmp_path / "i.toml", text)
+    with pytest.raises(ProfileError) as err:
+        load_profile(f)
+    assert problems(err)[0][1:] == ("identify.registers[0].point", "no point named 'vid'")
