@@ -15,18 +15,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from rules.events import PointMeta
-from rules.spec import RuleSet, _Rule, apply_override
+from rules.spec import RuleBase, RuleSet, apply_override
 
 
 @dataclass(frozen=True)
 class Binding:
     """One rule applied to one point (`rule` has that point's overrides applied)."""
 
-    rule: _Rule
+    rule: RuleBase
     point_idx: int
 
 
-def selects(rule: _Rule, meta: PointMeta) -> bool:
+def selects(rule: RuleBase, meta: PointMeta) -> bool:
     """Do the rule's selectors (all that are given) match this point?"""
     if rule.points is not None and not any(
         fnmatch.fnmatchcase(meta.key, pat) for pat in rule.points
@@ -53,7 +53,7 @@ def tag_number(meta: PointMeta, name: str) -> float | None:
         return None
 
 
-def effective_rule(ruleset: RuleSet, rule: _Rule, meta: PointMeta) -> _Rule:
+def effective_rule(ruleset: RuleSet, rule: RuleBase, meta: PointMeta) -> RuleBase:
     """The rule as it applies to this point: its overrides, in file order, win."""
     out = rule
     for so in ruleset.overrides:
@@ -64,10 +64,12 @@ def effective_rule(ruleset: RuleSet, rule: _Rule, meta: PointMeta) -> _Rule:
 
 
 def bind_rules(ruleset: RuleSet, points: Sequence[PointMeta]) -> dict[str, list[Binding]]:
-    """Per kind, every (rule, point) binding of enabled rules, overrides applied."""
+    """Per sample kind, every (rule, point) binding of enabled rules, overrides applied."""
     out: dict[str, list[Binding]] = {}
     for rule in ruleset.rules:
         kind = str(getattr(rule, "kind", ""))
+        if kind == "composite":
+            continue  # bound to other rules' bindings, by rules.tables.composite
         for i, meta in enumerate(points):
             if not selects(rule, meta):
                 continue
@@ -77,7 +79,7 @@ def bind_rules(ruleset: RuleSet, points: Sequence[PointMeta]) -> dict[str, list[
     return out
 
 
-def in_mode(rule: _Rule, mode: str) -> bool:
+def in_mode(rule: RuleBase, mode: str) -> bool:
     return rule.modes is None or mode in rule.modes
 
 

@@ -44,7 +44,7 @@ class Level(_Model):
     on_delay_s: Seconds | None = None  # None: the rule's on_delay_s
 
 
-class _Rule(_Model):
+class RuleBase(_Model):
     """What every kind shares: the id, the point selectors, the modes it runs in."""
 
     id: RuleId
@@ -55,24 +55,31 @@ class _Rule(_Model):
     tags: dict[str, str] | None = None
     modes: list[ModeName] | None = None  # None: every mode
 
+
+class _Bound(RuleBase):
+    """A rule that runs on the samples of the points it selects."""
+
     @model_validator(mode="after")
-    def _needs_selector(self) -> _Rule:
+    def _needs_selector(self) -> _Bound:
         if self.points is None and self.quantity is None and self.tags is None:
             raise ValueError("a rule needs at least one selector: points, quantity or tags")
         return self
 
 
-class ThresholdRule(_Rule):
+class _Relative(_Bound):
+    # Limits relative to a number the point carries as a tag (a manhole's `rim_depth_m`):
+    # "offset" -> tag + limit, "fraction" -> tag * limit. Binds only points with that tag.
+    relative_to: str | None = None
+    relative: Literal["offset", "fraction"] = "offset"
+
+
+class ThresholdRule(_Relative):
     kind: Literal["threshold"]
     direction: Literal["above", "below"]
     levels: Annotated[list[Level], Field(min_length=1, max_length=4)]
     hysteresis: NonNeg = 0.0
     on_delay_s: Seconds = 0.0
     off_delay_s: Seconds = 0.0
-    # Limits relative to a number the point carries as a tag (a manhole's `rim_depth_m`):
-    # "offset" -> tag + limit, "fraction" -> tag * limit. Binds only points with that tag.
-    relative_to: str | None = None
-    relative: Literal["offset", "fraction"] = "offset"
 
     @model_validator(mode="after")
     def _levels_ordered(self) -> ThresholdRule:
@@ -92,9 +99,106 @@ class ThresholdRule(_Rule):
         return self
 
 
-Rule = Annotated[ThresholdRule, Field(discriminator="kind")]
+class RateRule(_Bound):
+    """A change of at least `delta` within `window_s` (from the window's extreme to now)."""
 
-RULE_KINDS: dict[str, type[_Rule]] = {"threshold": ThresholdRule}
+    kind: Literal["rate"]
+    direction: Literal["falling", "rising"]
+    delta: Positive
+    window_s: PosSeconds
+    level: LevelNo = 4
+    off_delay_s: Seconds = 0.0
+
+
+class TrendRule(_Relative):
+    """Least-squares slope over `window_s`; raised while the limit is due within `horizon_s`."""
+
+    kind: Literal["trend"]
+    direction: Literal["above", "below"]
+    limit: Finite
+    window_s: PosSeconds
+    horizon_s: PosSeconds
+    level: LevelNo = 3
+    min_samples: Annotated[int, Field(ge=3, le=10_000)] = 4
+    min_slope_per_h: NonNeg = 0.0  # ignore slopes flatter than this (units per hour)
+    off_delay_s: Seconds = 0.0
+
+
+class FlatlineRule(_Bound):
+    """Stuck sensor: every value within `epsilon` of each other for `duration_s`."""
+
+    kind: Literal["flatline"]
+    epsilon: NonNeg
+    duration_s: PosSeconds
+    level: LevelNo = 4
+    except_floor: bool = True  # a dry manhole or no rain sits at range_lo: not a fault
+
+
+class RangeRule(_Bound):
+    """Out of the sensor's range (PointMeta range_lo/hi, widened by `margin` of full scale)."""
+
+    kind: Literal["range"]
+    margin: Annotated[float, Field(ge=0, le=1)] = 0.01
+    count: Annotated[int, Field(ge=1, le=1000)] = 3  # consecutive readings out of range
+    level: LevelNo = 4
+
+
+class StaleRule(_Bound):
+    """No good reading for `after_s`."""
+
+    kind: Literal["stale"]
+    after_s: PosSeconds
+    level: LevelNo = 4
+
+
+class DriftRule(_Bound):
+    """Two-sided CUSUM of standardised deviations from a slow EWMA baseline, reset on alarm."""
+
+    kind: Literal["drift"]
+    k_sigma: NonNeg = 0.5
+    h_sigma: Positive = 5.0
+    tau_s: PosSeconds = 86_400.0  # baseline and variance time constant
+    warmup: Annotated[int, Field(ge=2, le=100_000)] = 30  # samples before the first decision
+    sigma_min: Positive = 1e-6  # floor on sigma, in the point's unit (use the quantum)
+    hold_s: Seconds = 3600.0  # an alarm clears this long after its last CUSUM crossing
+    level: LevelNo = 4
+
+
+class CompositeRule(RuleBase):
+    """Alarms of other rules, coupled within a time window and a scope (a tag such as zone)."""
+
+    kind: Literal["composite"]
+    of: Annotated[list[RuleId], Field(min_length=1)]
+    need: Literal["all", "any"] | Annotated[int, Field(ge=1, le=64)] = "all"
+    count: Literal["rules", "points"] = "rules"  # what `need = k` counts
+    window_s: PosSeconds
+    scope: str | None = None  # tag name: members must share its value; None: the whole gateway
+    min_level: LevelNo = 4  # a member alarm counts at this level or more severe
+    level: LevelNo = 2
+    # points / quantity / tags, when given, limit which member alarms count
+
+
+Rule = Annotated[
+    ThresholdRule
+    | RateRule
+    | TrendRule
+    | FlatlineRule
+    | RangeRule
+    | StaleRule
+    | DriftRule
+    | CompositeRule,
+    Field(discriminator="kind"),
+]
+RULE_KINDS: dict[str, type[RuleBase]] = {
+    "threshold": ThresholdRule,
+    "rate": RateRule,
+    "trend": TrendRule,
+    "flatline": FlatlineRule,
+    "range": RangeRule,
+    "stale": StaleRule,
+    "drift": DriftRule,
+    "composite": CompositeRule,
+}
 
 
 class Override(BaseModel):
@@ -124,19 +228,19 @@ class SourcedOverride:
 class RuleSet:
     """Validated rules of one or more files, in file order, with the overrides to apply."""
 
-    rules: tuple[_Rule, ...] = ()
+    rules: tuple[RuleBase, ...] = ()
     overrides: tuple[SourcedOverride, ...] = ()
     files: tuple[str, ...] = ()
     modes: frozenset[str] = field(default_factory=frozenset)
 
-    def rule(self, rule_id: str) -> _Rule:
+    def rule(self, rule_id: str) -> RuleBase:
         for r in self.rules:
             if r.id == rule_id:
                 return r
         raise KeyError(rule_id)
 
 
-def apply_override(rule: _Rule, params: dict[str, Any]) -> _Rule:
+def apply_override(rule: RuleBase, params: dict[str, Any]) -> RuleBase:
     """The rule with `params` applied. Threshold levels merge by level number."""
     data = rule.model_dump()
     for key, val in params.items():
@@ -216,7 +320,7 @@ def parse_rule_file(name: str, text: str) -> tuple[RuleFile | None, list[tuple[s
 def load_rules(refs: Sequence[str | Path], base_dir: Path) -> RuleSet:
     """Read, validate and cross-check rule files; raise RuleError with every problem."""
     problems: list[tuple[str, str, str]] = []
-    rules: list[_Rule] = []
+    rules: list[RuleBase] = []
     where: dict[str, tuple[str, int]] = {}
     overrides: list[SourcedOverride] = []
     files: list[str] = []
@@ -276,7 +380,20 @@ def load_rules(refs: Sequence[str | Path], base_dir: Path) -> RuleSet:
 
 
 def _cross_check(
-    rules: list[_Rule], where: dict[str, tuple[str, int]]
+    rules: list[RuleBase], where: dict[str, tuple[str, int]]
 ) -> list[tuple[str, str, str]]:
-    """Checks across rules (composite members); more kinds add theirs here."""
-    return []
+    """Checks across rules: a composite's members exist, are not composites, can meet `need`."""
+    kinds = {r.id: getattr(r, "kind", "") for r in rules}
+    out: list[tuple[str, str, str]] = []
+    for r in rules:
+        if not isinstance(r, CompositeRule):
+            continue
+        file, i = where[r.id]
+        for j, member in enumerate(r.of):
+            if member not in kinds:
+                out.append((file, f"rules[{i}].of[{j}]", f"unknown rule id {member!r}"))
+            elif kinds[member] == "composite":
+                out.append((file, f"rules[{i}].of[{j}]", "a composite cannot be a member"))
+        if isinstance(r.need, int) and r.count == "rules" and r.need > len(r.of):
+            out.append((file, f"rules[{i}].need", f"at most {len(r.of)} (the rules in `of`)"))
+    return out

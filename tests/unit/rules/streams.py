@@ -8,7 +8,12 @@ from hypothesis import strategies as st
 
 @st.composite
 def sample_batch(
-    draw: st.DrawFn, n_bind: int, lo: float = -2.0, hi: float = 2.0, max_len: int = 120
+    draw: st.DrawFn,
+    n_bind: int,
+    lo: float = -2.0,
+    hi: float = 2.0,
+    max_len: int = 120,
+    t0: int = 1_700_000_000_000,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(bind, ts, value, good): per binding non-decreasing irregular ts, NaNs, bad quality, gaps."""
     m = draw(st.integers(0, max_len))
@@ -17,7 +22,7 @@ def sample_batch(
         st.lists(st.sampled_from([0, 1, 250, 1000, 1000, 1000, 5000, 30_000, 600_000]),
                  min_size=m, max_size=m)
     )  # fmt: skip
-    ts = np.cumsum(np.array(steps, dtype=np.int64)) + 1_700_000_000_000
+    ts = np.cumsum(np.array(steps, dtype=np.int64)) + t0
     values = draw(
         st.lists(
             st.one_of(
