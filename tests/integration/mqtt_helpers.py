@@ -100,9 +100,12 @@ class Collector:
     def _decode(self, raw: bytes) -> Any:
         if not raw:
             return None
-        if self.fmt == "json":
-            return json.loads(raw)
-        return msgpack.unpackb(raw, raw=False)
+        try:
+            if self.fmt == "json":
+                return json.loads(raw)
+            return msgpack.unpackb(raw, raw=False)
+        except ValueError:  # someone else's bytes on a topic we watch (a bad command)
+            return None
 
     def on(self, suffix: str) -> list[Received]:
         return [m for m in self.messages if m.topic.endswith(suffix)]
