@@ -61,6 +61,19 @@ class TlsConfig(_Model):
         return self
 
 
+CommandName = Literal["ping", "ack", "reload", "mode", "read", "diag"]
+
+
+class CommandsConfig(_Model):
+    """[mqtt.commands]: which commands run, and how they must be signed."""
+
+    # Read-only commands by default; ack, mode and reload change the gateway's state.
+    allow: tuple[CommandName, ...] = ("ping", "read", "diag")
+    hmac_key_file: Path | None = None  # when set, every command must carry a valid `sig`
+    max_skew_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    max_bytes: Annotated[int, Field(ge=64, le=1_048_576)] = 4096
+
+
 class MqttConfig(_Model):
     host: str = "127.0.0.1"
     port: Port = 1883
@@ -75,6 +88,8 @@ class MqttConfig(_Model):
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     telemetry_qos: Literal[0, 1] = 1
     max_inflight: Annotated[int, Field(ge=1, le=1000)] = 20
+    health_interval_s: Annotated[float, Field(ge=1, le=86400)] = 60.0
+    commands: CommandsConfig = CommandsConfig()
 
     def password(self, base_dir: Path = Path(".")) -> SecretStr | None:
         """The broker password, read from its file or environment variable, never inline.
@@ -85,6 +100,15 @@ class MqttConfig(_Model):
             value = os.environ.get(self.password_env)
             return SecretStr(value) if value is not None else None
         return None
+
+
+class BufferConfig(_Model):
+    """[buffer]: the store-and-forward database (buffer.db in data_dir)."""
+
+    max_mb: Annotated[float, Field(gt=0)] = 512.0  # oldest telemetry is dropped beyond this
+    retention_days: Annotated[float, Field(ge=0)] = 7.0  # delivered readings kept this long
+    commit_interval_s: Annotated[float, Field(ge=0, le=60)] = 1.0  # readings batch commits
+    max_message_kb: Annotated[int, Field(ge=1, le=65536)] = 128  # one backlog message
 
 
 class DeviceConfig(_Model):
@@ -100,6 +124,7 @@ class DeviceConfig(_Model):
 class GatewayConfig(_Model):
     gateway: GatewaySection
     mqtt: MqttConfig = MqttConfig()
+    buffer: BufferConfig = BufferConfig()
     buses: list[BusConfig] = Field(default_factory=list)
     devices: list[DeviceConfig] = Field(default_factory=list)
 

@@ -86,7 +86,11 @@ def write_mosquitto_conf(
         if persistence_dir is not None
         else "persistence false\n"
     )
+    # Running as root, mosquitto would switch to the `mosquitto` user, which cannot read
+    # the password and key files a test writes into its private tmp_path.
+    as_user = "user root\n" if os.geteuid() == 0 else ""
     path.write_text(
+        f"{as_user}"
         "per_listener_settings false\n"
         f"allow_anonymous {'true' if anonymous else 'false'}\n"
         f"{persistence}"

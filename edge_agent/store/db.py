@@ -18,10 +18,17 @@ def connect(path: Path | str) -> sqlite3.Connection:
     survive power loss, which is what "committed durably before it is published" needs.
     """
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=5000")
+    try:
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        # The WAL file is truncated back to this after checkpoints, so it cannot grow
+        # without bound beside the size cap.
+        conn.execute("PRAGMA journal_size_limit=8388608")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

@@ -7,14 +7,17 @@ once, durably, together with any buffered readings, before anything can publish 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.clock import now_ms, t_mono
+from edge_agent.errors import EdgeAgentError
 from edge_agent.records import AlarmTransition, DevicePoll
-from edge_agent.store import alarms, migrations, outbox, readings
+from edge_agent.store import alarms, limits, migrations, outbox, readings
 from edge_agent.store import seq as counters
 from edge_agent.store.db import connect, transaction
 from edge_agent.store.outbox import OutboxRow
@@ -23,6 +26,19 @@ from edge_agent.uplink.payloads import alarm_event, dumps, readings_fragment
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024
+
+
+class StoreError(EdgeAgentError):
+    """The buffer database cannot be opened, created or written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """A damaged buffer found at start: where it was moved, and why. The agent raises
+    an alarm from this; the data in the old file was not delivered."""
+
+    moved_to: Path
+    reason: str
 
 
 class Store:
@@ -41,6 +57,8 @@ class Store:
         self._polls: list[tuple[DevicePoll, str]] = []
         self._last_commit = t_mono()
         self._listeners: list[Callable[[], None]] = []
+        self.recovery: Recovery | None = None
+        self._dropping = False
 
     @classmethod
     def open(
@@ -51,12 +69,31 @@ class Store:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> Store:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = connect(path)
-        migrations.migrate(conn)
-        return cls(
+        recovery: Recovery | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                conn = _open_checked(path)
+            except sqlite3.DatabaseError as err:
+                recovery = _move_aside(path, str(err))
+                log.error(
+                    "buffer database damaged, moved aside path=%s moved_to=%s reason=%s",
+                    path,
+                    recovery.moved_to,
+                    recovery.reason,
+                )
+                conn = _open_checked(path)
+                # The old counter is gone: restart seq far above anything used so far,
+                # so the platform sees a gap (real loss) and never a repeated seq.
+                with transaction(conn):
+                    counters.set_next_seq(conn, now_ms() * 1000)
+        except (OSError, sqlite3.Error) as err:
+            raise StoreError(f"cannot open buffer database {path}: {err}") from err
+        store = cls(
             conn, path, commit_interval_s=commit_interval_s, max_message_bytes=max_message_bytes
         )
+        store.recovery = recovery
+        return store
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` after every commit that adds messages (the uplink's wake-up)."""
@@ -170,8 +207,89 @@ class Store:
             "dropped_readings": counters.get(self.conn, "dropped_readings"),
         }
 
+    # -- limits ------------------------------------------------------------------------
+
+    def enforce_cap(self, max_bytes: int) -> limits.Trimmed:
+        """Bring the buffer under `max_bytes`: delivered history first, then the oldest
+        owed telemetry (dropped and counted). Alarms are kept."""
+        self.flush()
+        trimmed = limits.enforce_cap(self.conn, max_bytes)
+        if trimmed.dropped_messages and not self._dropping:
+            self._dropping = True
+            log.warning(
+                "buffer full, dropping oldest telemetry max_mb=%.1f dropped_messages=%d "
+                "dropped_readings=%d",
+                max_bytes / 1e6,
+                trimmed.dropped_messages,
+                trimmed.dropped_readings,
+            )
+        elif self._dropping and not trimmed.dropped_messages:
+            self._dropping = False
+            log.info(
+                "buffer below its cap again dropped_messages_total=%d",
+                counters.get(self.conn, "dropped_messages"),
+            )
+        if trimmed.over_cap:
+            log.debug("buffer over its cap with nothing left to drop but alarms")
+        return trimmed
+
+    def prune(self, retention_s: float) -> int:
+        """Forget delivered readings and cleared alarms older than `retention_s`."""
+        return limits.prune_history(self.conn, now_ms() - int(retention_s * 1000))
+
+    def size_bytes(self) -> int:
+        return limits.used_bytes(self.conn)
+
+    async def maintain(
+        self,
+        *,
+        max_bytes: int,
+        retention_s: float,
+        tick_s: float = 0.25,
+        prune_every_s: float = 60.0,
+    ) -> None:
+        """Run forever: flush batched readings when due, keep the cap, prune history."""
+        next_prune = t_mono()
+        next_cap = t_mono()
+        while True:
+            if self.flush_due():
+                self.flush()
+            now = t_mono()
+            if now >= next_cap:
+                self.enforce_cap(max_bytes)
+                next_cap = now + 1.0
+            if now >= next_prune:
+                self.prune(retention_s)
+                next_prune = now + prune_every_s
+            await asyncio.sleep(tick_s)
+
     def close(self) -> None:
         try:
             self.flush()
         finally:
             self.conn.close()
+
+
+def _open_checked(path: Path) -> sqlite3.Connection:
+    """Open, verify the pages and bring the schema up to date; DatabaseError if damaged."""
+    conn = connect(path)
+    try:
+        result = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise sqlite3.DatabaseError(f"quick_check: {result}")
+        migrations.migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _move_aside(path: Path, reason: str) -> Recovery:
+    stamp = now_ms()
+    moved_to = path.with_name(f"{path.name}.corrupt-{stamp}")
+    path.rename(moved_to)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(moved_to.with_name(moved_to.name + suffix))
+    return Recovery(moved_to, reason)

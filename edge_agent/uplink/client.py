@@ -60,6 +60,23 @@ def tls_context(mqtt: MqttConfig, base_dir: Path) -> ssl.SSLContext | None:
     return ctx
 
 
+class _PahoLog(logging.Logger):
+    """paho's log, demoted to DEBUG (the uplink logs once per episode itself), keeping
+    the last error paho saw so a failed connect can say why."""
+
+    def __init__(self) -> None:
+        super().__init__("edge_agent.uplink.paho", logging.DEBUG)
+        self.parent = log
+        self.last_error: str | None = None
+
+    def handle(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            self.last_error = record.getMessage()
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        if log.isEnabledFor(logging.DEBUG):
+            super().handle(record)
+
+
 class MqttLink:
     """One connection to the broker. Use a new instance for every attempt."""
 
@@ -75,6 +92,7 @@ class MqttLink:
         self.mqtt = mqtt
         self.where = f"{mqtt.host}:{mqtt.port}"
         self.timeout_s = timeout_s
+        self._paho_log = _PahoLog()
         password = None
         if mqtt.password_file is not None or mqtt.password_env is not None:
             resolved = mqtt
@@ -103,7 +121,7 @@ class MqttLink:
             timeout=timeout_s,
             max_inflight_messages=mqtt.max_inflight,
             tls_context=tls_context(mqtt, base_dir),
-            logger=logging.getLogger("edge_agent.uplink.paho"),
+            logger=self._paho_log,
         )
         # Our own PUBACK bookkeeping: aiomqtt ignores MQTT 5 reason codes, and a
         # negative PUBACK must not delete a row.
@@ -111,6 +129,18 @@ class MqttLink:
         self._acks: dict[int, asyncio.Future[None]] = {}
         self._aiomqtt_on_publish: Any = self._paho.on_publish
         self._paho.on_publish = self._on_publish
+        # aiomqtt ignores a connection that dies before CONNACK (a TLS alert after the
+        # handshake, say) and waits for its timeout; fail the connect at once instead.
+        self._aiomqtt_on_disconnect: Any = self._paho.on_disconnect
+        self._paho.on_disconnect = self._on_disconnect
+
+    def _on_disconnect(self, client: Any, userdata: Any, *args: Any) -> None:
+        connected: asyncio.Future[None] = self._client._connected
+        if not connected.done():
+            why = self._paho_log.last_error or f"connection closed before CONNACK ({args[1]})"
+            connected.set_exception(aiomqtt.MqttError(why))
+        if self._aiomqtt_on_disconnect is not None:
+            self._aiomqtt_on_disconnect(client, userdata, *args)
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
         fut = self._acks.pop(mid, None)
@@ -131,6 +161,11 @@ class MqttLink:
         except aiomqtt.MqttError as err:
             if self.mqtt.tls is not None and _looks_like_tls(str(err)):
                 raise LinkError(f"TLS connection to {self.where} failed: {err}", "tls") from err
+            if self.mqtt.tls is not None and not _before_tcp(str(err)):
+                raise LinkError(
+                    f"TLS handshake with {self.where} failed (is it a TLS listener?): {err}",
+                    "tls",
+                ) from err
             if self.mqtt.tls is not None and "timed out" in str(err):
                 raise LinkError(
                     f"no CONNACK from {self.where} over TLS (the broker may have rejected "
@@ -192,6 +227,14 @@ class MqttLink:
         except aiomqtt.MqttError as err:
             raise LinkError(f"connection to {self.where} lost: {err}", "network") from err
         raise LinkError(f"connection to {self.where} closed", "network")
+
+
+def _before_tcp(msg: str) -> bool:
+    """Failures that happen before any byte is exchanged: not a TLS matter."""
+    text = msg.lower()
+    return any(
+        w in text for w in ("refused", "unreachable", "no route", "name or service", "timed out")
+    )
 
 
 def _looks_like_tls(msg: str) -> bool:

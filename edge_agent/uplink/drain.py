@@ -23,6 +23,7 @@ from edge_agent.config import GatewayConfig
 from edge_agent.store import OutboxRow, Store
 from edge_agent.uplink import payloads
 from edge_agent.uplink.client import LastWill, LinkError, MqttLink
+from edge_agent.uplink.commands import CommandRouter
 from edge_agent.uplink.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -49,20 +50,29 @@ class Uplink:
         *,
         commands: CommandHandler | None = None,
         health: Callable[[], Json] | None = None,
-        health_interval_s: float = 60.0,
+        health_interval_s: float | None = None,
         backoff_min_s: float = 0.5,
         backoff_max_s: float = 60.0,
         stop_drain_s: float = 3.0,
         version: str = __version__,
+        maintain_store: bool = True,
     ) -> None:
         self.cfg = cfg
         self.store = store
         self.gateway = cfg.gateway.id
         self.topics = Topics.build(cfg.mqtt.topic_prefix, cfg.gateway.site, cfg.gateway.id)
         self.encoder = payloads.Encoder(cfg.mqtt.payload)
-        self.commands = commands
+        if commands is None:
+            router = CommandRouter(cfg.mqtt.commands, base_dir=cfg.base_dir, fmt=cfg.mqtt.payload)
+            router.register("diag", lambda _: self.health())
+            self.router: CommandRouter | None = router
+            commands = router
+        else:
+            self.router = None
+        self.commands: CommandHandler = commands
         self.health_source = health
-        self.health_interval_s = health_interval_s
+        self.health_interval_s = health_interval_s or cfg.mqtt.health_interval_s
+        self.maintain_store = maintain_store
         self.backoff_min_s = backoff_min_s
         self.backoff_max_s = backoff_max_s
         self.stop_drain_s = stop_drain_s
@@ -88,6 +98,7 @@ class Uplink:
     async def run(self) -> None:
         """Connect, drain and reconnect until `stop()`."""
         attempt = 0
+        upkeep = asyncio.create_task(self._upkeep()) if self.maintain_store else None
         try:
             while not self._stopping.is_set():
                 try:
@@ -109,7 +120,18 @@ class Uplink:
                     async with asyncio.timeout(delay):
                         await self._stopping.wait()
         finally:
+            if upkeep is not None:
+                upkeep.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await upkeep
             self._done.set()
+
+    async def _upkeep(self) -> None:
+        """The store's periodic work (batched commits, size cap, retention)."""
+        buf = self.cfg.buffer
+        await self.store.maintain(
+            max_bytes=int(buf.max_mb * 1_000_000), retention_s=buf.retention_days * 86400
+        )
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Publish `offline`, disconnect cleanly (no last will) and end `run()`."""
@@ -161,8 +183,7 @@ class Uplink:
     async def _session(self, link: MqttLink) -> None:
         await link.publish(self.topics.status, self._status("online"), qos=1, retain=True)
         await self._publish_snapshot(link)
-        if self.commands is not None:
-            await link.subscribe(self.topics.commands, qos=1)
+        await link.subscribe(self.topics.commands, qos=1)
         await _first_of(
             self._drain(link),
             self._listen(link),
@@ -260,9 +281,13 @@ class Uplink:
         """Incoming commands; also how a dropped connection is noticed."""
         async for topic, data in link.messages():
             name = self.topics.command_name(topic)
-            if name is None or self.commands is None:
+            if name is None:
                 continue
-            reply = await self.commands(name, data)
+            try:
+                reply = await self.commands(name, data)
+            except Exception as err:  # a handler bug must not end the session
+                log.exception("command failed name=%s", name)
+                reply = {"id": None, "ok": False, "error": f"internal error: {err}"}
             if reply is not None:
                 await link.publish(self.topics.reply(name), self.encoder.encode(reply), qos=1)
 
@@ -275,6 +300,10 @@ class Uplink:
         """The `health` payload; the agent's source, when given, adds bus/device counters."""
         extra = self.health_source() if self.health_source is not None else {}
         buffer: Json = dict(self.store.stats())
+        buffer["size_bytes"] = self.store.size_bytes()
+        buffer["max_bytes"] = int(self.cfg.buffer.max_mb * 1_000_000)
+        recovery = self.store.recovery
+        buffer["recovered_from"] = None if recovery is None else str(recovery.moved_to)
         return payloads.health(
             gateway=self.gateway,
             ts_ms=now_ms(),
@@ -282,7 +311,10 @@ class Uplink:
             buffer=buffer,
             buses=extra.get("buses"),
             devices=extra.get("devices"),
-            extra={"uplink": dict(self.counters)}
+            extra={
+                "uplink": dict(self.counters),
+                "commands": dict(self.router.counters) if self.router is not None else {},
+            }
             | {k: v for k, v in extra.items() if k not in ("buses", "devices")},
         )
 

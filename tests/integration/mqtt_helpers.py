@@ -54,6 +54,8 @@ class Collector:
     topic_filter: str
     fmt: str = "json"
     persistent: bool = False
+    username: str | None = None
+    password: str | None = None
     messages: list[Received] = field(default_factory=list)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
@@ -80,6 +82,8 @@ class Collector:
                     self.port,
                     identifier=ident,
                     clean_session=not self.persistent,
+                    username=self.username,
+                    password=self.password,
                 ) as client:
                     await client.subscribe(self.topic_filter, qos=1)
                     self.connected.set()
@@ -96,9 +100,12 @@ class Collector:
     def _decode(self, raw: bytes) -> Any:
         if not raw:
             return None
-        if self.fmt == "json":
-            return json.loads(raw)
-        return msgpack.unpackb(raw, raw=False)
+        try:
+            if self.fmt == "json":
+                return json.loads(raw)
+            return msgpack.unpackb(raw, raw=False)
+        except ValueError:  # someone else's bytes on a topic we watch (a bad command)
+            return None
 
     def on(self, suffix: str) -> list[Received]:
         return [m for m in self.messages if m.topic.endswith(suffix)]

@@ -6,8 +6,11 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from edge_agent.clock import now_ms
 from edge_agent.records import AlarmState, AlarmTransition, DevicePoll, Quality, Reading
-from edge_agent.store import Store
+from edge_agent.store import Store, StoreError
 
 GW = "gw-1"
 
@@ -157,3 +160,107 @@ def test_active_alarms_are_the_latest_transition_of_uncleared_alarms(tmp_path: P
         ("a-1", AlarmState.LEVEL_CHANGED, 1)
     ]
     store.close()
+
+
+def test_tiny_cap_drops_oldest_telemetry_keeps_alarms_and_leaves_a_seq_gap(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(tmp_path / "buffer.db", commit_interval_s=0, max_message_bytes=4096)
+    store.add_alarms([transition("a-early", AlarmState.RAISED)], GW)
+    for i in range(2000):
+        store.add_poll(poll(f"d{i % 4}", 1000 + i, float(i), float(i) / 2), GW)
+        if i == 1000:
+            store.add_alarms([transition("a-mid", AlarmState.RAISED)], GW)
+    head = store.pending(2)  # the alarms are sealed first: seq 1 and 2
+    assert [(r.kind, r.seq) for r in head] == [("alarm", 1), ("alarm", 2)]
+    before = store.size_bytes()
+    cap = before // 3
+    trimmed = store.enforce_cap(cap)
+    assert store.size_bytes() <= cap
+    assert trimmed.dropped_messages > 0
+    stats = store.stats()
+    assert stats["dropped_messages"] == trimmed.dropped_messages
+    assert stats["dropped_readings"] == trimmed.dropped_readings == 2 * trimmed.dropped_messages
+    rows = store.pending(100_000)
+    kinds = [r.kind for r in rows]
+    assert kinds[:2] == ["alarm", "alarm"]  # both alarms kept, sent first
+    readings = [json.loads(f"[{r.body}]") for r in rows if r.kind == "telemetry"]
+    values = sorted(x["value"] for batch in readings for x in batch if x["point"] == "p0")
+    # What survived is the newest telemetry: a suffix of what was written.
+    assert values == [float(i) for i in range(2000 - len(values), 2000)]
+    # The loss shows as a gap in seq right after the alarms sealed before it.
+    seqs = [r.seq for r in rows]
+    assert seqs[:2] == [1, 2]
+    assert seqs[2] == 3 + trimmed.dropped_messages
+    store.close()
+
+
+def test_cap_prunes_delivered_history_before_dropping_owed_telemetry(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "buffer.db", commit_interval_s=0)
+    for i in range(3000):
+        store.add_poll(poll("d0", 1000 + i, float(i), 1.0, 2.0), GW)
+    store.delete([r.seq for r in store.pending(100_000)])  # all delivered
+    for i in range(10):
+        store.add_poll(poll("d0", 5000 + i, float(i)), GW)
+    trimmed = store.enforce_cap(store.size_bytes() // 2)
+    assert trimmed.pruned_readings > 0
+    assert trimmed.dropped_messages == 0
+    assert store.stats()["pending_readings"] == 10
+    store.close()
+
+
+def test_retention_prunes_only_delivered_old_readings(tmp_path: Path) -> None:
+    db = tmp_path / "buffer.db"
+    store = Store.open(db, commit_interval_s=0)
+    store.add_poll(poll("d0", 1000, 1.0), GW)  # delivered, old
+    store.delete([r.seq for r in store.pending(10)])
+    store.add_poll(poll("d1", 1000, 2.0), GW)  # old but still owed
+    store.add_poll(poll("d2", now_ms(), 3.0), GW)  # recent
+    store.add_alarms([transition("a-1", AlarmState.CLEARED, ts_ms=1000)], GW)
+    assert store.prune(retention_s=3600) == 1
+    conn = sqlite3.connect(db)
+    assert sorted(r[0] for r in conn.execute("SELECT device FROM readings")) == ["d1", "d2"]
+    assert conn.execute("SELECT count(*) FROM alarms").fetchone() == (0,)
+    conn.close()
+    store.close()
+
+
+def test_corrupt_database_is_moved_aside_and_a_fresh_one_starts(tmp_path: Path) -> None:
+    db = tmp_path / "buffer.db"
+    store = Store.open(db, commit_interval_s=0)
+    for i in range(50):
+        store.add_poll(poll("d0", 1000 + i, float(i)), GW)
+    store.pending(10)
+    store.close()
+    data = bytearray(db.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)  # smash the schema page
+    db.write_bytes(bytes(data))
+
+    store = Store.open(db, commit_interval_s=0)
+    assert store.recovery is not None
+    assert store.recovery.moved_to.exists()
+    assert store.recovery.moved_to.name.startswith("buffer.db.corrupt-")
+    assert store.recovery.reason
+    store.add_poll(poll("d0", 9000, 1.0), GW)
+    (row,) = store.pending(10)
+    assert row.seq > 10**12  # far above any seq used before: a gap, never a repeat
+    store.close()
+    again = Store.open(db, commit_interval_s=0)
+    assert again.recovery is None
+    again.close()
+
+
+def test_garbage_file_is_recovered_too(tmp_path: Path) -> None:
+    db = tmp_path / "buffer.db"
+    db.write_bytes(b"this is not a database" * 100)
+    store = Store.open(db, commit_interval_s=0)
+    assert store.recovery is not None
+    assert "not a database" in store.recovery.reason
+    store.close()
+
+
+def test_unopenable_location_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot open buffer database"):
+        Store.open(blocker / "buffer.db")
