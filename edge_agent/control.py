@@ -23,7 +23,7 @@ import math
 import os
 import socket
 import stat
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -381,7 +381,7 @@ async def stream(
     method: str,
     params: Params | None = None,
     connect_timeout_s: float = 5.0,
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     """Yield each item of a streaming method, then its final result (if not null)."""
     async with asyncio.timeout(connect_timeout_s):
         reader, writer = await _connect(_as_paths(path))
