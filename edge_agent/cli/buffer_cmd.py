@@ -245,7 +245,7 @@ def register(sub: Any) -> None:
         sp = bsub.add_parser(
             name,
             help=help_,
-            description=help_.capitalize() + ".",
+            description=help_[0].upper() + help_[1:] + ".",
             epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )

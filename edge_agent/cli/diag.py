@@ -201,7 +201,7 @@ def register(sub: Any) -> None:
         ],
     )
     _add_common(p)
-    _add_target_options(p)
+    _add_target_options(p, unit=False)
     p.add_argument(
         "--units",
         type=parse_units,
@@ -221,7 +221,7 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=cmd_scan)
 
 
-def _add_target_options(p: argparse.ArgumentParser) -> None:
+def _add_target_options(p: argparse.ArgumentParser, *, unit: bool = True) -> None:
     g = p.add_argument_group("bus (one of)")
     g.add_argument("--bus", metavar="NAME", help="a bus from the config")
     g.add_argument("--port", metavar="DEV", help="a serial port, ad hoc (Modbus RTU)")
@@ -236,7 +236,8 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--parity", choices=("N", "E", "O"), help="with --port (default N)")
     g.add_argument("--stopbits", type=_int, choices=(1, 2), help="with --port (default 1)")
-    p.add_argument("--unit", type=_int, default=None, metavar="ID", help="unit id (default 1)")
+    if unit:
+        p.add_argument("--unit", type=_int, metavar="ID", help="unit id (default 1)")
 
 
 # ---------------------------------------------------------------- argument checks
@@ -365,8 +366,6 @@ def read_params(args: argparse.Namespace) -> Params:
 
 def scan_params(args: argparse.Namespace) -> Params:
     params: Params = target_params(args)
-    if args.unit is not None:
-        raise UsageError("scan takes --units LIST, not --unit")
     if not 0 <= args.address <= 65535:
         raise UsageError(f"--address {args.address}: addresses go from 0 to 65535")
     params.update(units=args.units, table=args.table, address=args.address, identify=args.identify)

@@ -21,8 +21,10 @@ def format_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> list[
     cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     out = []
-    for r in cells:
+    for n, r in enumerate(cells):
         out.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
     return out
 
 
@@ -168,27 +170,26 @@ def _device_rows(devices: Sequence[Mapping[str, Any]], now: int) -> list[list[An
 def alarm_rows(alarms: Sequence[Mapping[str, Any]], now: int) -> list[list[Any]]:
     rows = []
     for a in sorted(alarms, key=lambda a: (a.get("level") or 9, -(a.get("since_ms") or 0))):
-        extra = ""
+        state = str(a.get("state"))
         if a.get("eta_s") is not None:
-            extra = f"eta {format_duration(float(a['eta_s']) * 1000)}"
+            state += f" (eta {format_duration(float(a['eta_s']) * 1000)})"
         rows.append(
             [
                 format_level(a.get("level")),
                 f"{a.get('device')}/{a.get('point')}",
                 a.get("rule"),
-                a.get("state"),
+                state,
                 format_value(a.get("value"), a.get("unit")),
                 format_value(a.get("limit")),
                 format_age(a.get("since_ms"), now),
                 "yes" if a.get("acked") else "no",
                 a.get("id"),
-                extra or None,
             ]
         )
     return rows
 
 
-ALARM_HEADERS = ("LEVEL", "POINT", "RULE", "STATE", "VALUE", "LIMIT", "SINCE", "ACKED", "ID", "")
+ALARM_HEADERS = ("LEVEL", "POINT", "RULE", "STATE", "VALUE", "LIMIT", "SINCE", "ACKED", "ID")
 
 
 def render_status(status: Mapping[str, Any]) -> str:
