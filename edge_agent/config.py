@@ -47,6 +47,8 @@ class GatewaySection(_Model):
     rules: list[str] = Field(default_factory=list)
     profiles: list[str] = Field(default_factory=list)
     mode: TopicWord = "normal"
+    # Where the CLI reaches the running daemon; unset: $RUNTIME_DIRECTORY, else data_dir.
+    control_socket: Path | None = None
 
 
 class TlsConfig(_Model):
