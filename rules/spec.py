@@ -143,6 +143,19 @@ class RangeRule(_Bound):
     level: LevelNo = 4
 
 
+class SpikeRule(_Bound):
+    """Hampel: a reading far from the median of the last `window` that returns within `width`."""
+
+    kind: Literal["spike"]
+    window: Annotated[int, Field(ge=3, le=16)] = 5
+    n_sigma: Positive = 6.0
+    min_delta: NonNeg = 0.0  # never a spike below this deviation (use ~3 quanta)
+    width: Annotated[int, Field(ge=1, le=4)] = 2
+    count: Annotated[int, Field(ge=1, le=64)] = 5  # spikes within per_s that raise the alarm
+    per_s: PosSeconds = 3600.0
+    level: LevelNo = 4
+
+
 class StaleRule(_Bound):
     """No good reading for `after_s`."""
 
@@ -184,6 +197,7 @@ Rule = Annotated[
     | TrendRule
     | FlatlineRule
     | RangeRule
+    | SpikeRule
     | StaleRule
     | DriftRule
     | CompositeRule,
@@ -195,6 +209,7 @@ RULE_KINDS: dict[str, type[RuleBase]] = {
     "trend": TrendRule,
     "flatline": FlatlineRule,
     "range": RangeRule,
+    "spike": SpikeRule,
     "stale": StaleRule,
     "drift": DriftRule,
     "composite": CompositeRule,

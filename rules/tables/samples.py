@@ -11,7 +11,7 @@ import numpy as np
 
 from rules.compile import Binding, tag_number
 from rules.events import PointMeta
-from rules.kernels import drift, flatline, rate, stale, threshold, trend
+from rules.kernels import drift, flatline, rate, spike, stale, threshold, trend
 from rules.kernels import range as range_
 from rules.spec import ThresholdRule
 from rules.tables.base import KindTable, Outputs, ms
@@ -219,6 +219,42 @@ class DriftTable(KindTable):
     def restore(self, b: int, level: int, ts_ms: int) -> None:
         super().restore(b, level, ts_ms)
         self.last_cross[b] = ts_ms  # the hold runs from the alarm's last known crossing
+
+
+class SpikeTable(KindTable):
+    kind = "spike"
+    step = staticmethod(spike.step)
+    example: ClassVar[dict[str, Any]] = {"kind": "spike", "window": 3, "count": 1}
+
+    def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
+        super().__init__(bindings, points)
+        self.k = self.column(lambda r, _: r.window, np.int64)
+        self.width = self.column(lambda r, _: r.width, np.int64)
+        self.count_n = self.column(lambda r, _: r.count, np.int64)
+        self.per_ms = self.column(lambda r, _: ms(r.per_s), np.int64)
+        self.n_sigma = self.column(lambda r, _: r.n_sigma, np.float64)
+        self.min_delta = self.column(lambda r, _: r.min_delta, np.float64)
+        self.level = self.column(lambda r, _: r.level, np.int8)
+        k_max = int(self.k.max()) if self.n else 3
+        c_max = int(self.count_n.max()) if self.n else 1
+        self.win = self.state("win", (k_max,), np.float64, 0.0)
+        self.n_win = self.state("n_win", (), np.int64, 0)
+        self.pos = self.state("pos", (), np.int64, 0)
+        self.held = self.state("held", (4,), np.float64, 0.0)
+        self.n_held = self.state("n_held", (), np.int64, 0)
+        self.spike_ts = self.state("spike_ts", (c_max,), np.int64, 0)
+        self.n_spk = self.state("n_spk", (), np.int64, 0)
+        self.spk_pos = self.state("spk_pos", (), np.int64, 0)
+        self.scratch = np.zeros(k_max, dtype=np.float64)
+
+    def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
+        lvl, lim, _ = out = self.outputs(bind.shape[0])
+        self.step(
+            self.k, self.width, self.count_n, self.per_ms, self.n_sigma, self.min_delta,
+            self.level, self.win, self.n_win, self.pos, self.held, self.n_held, self.spike_ts,
+            self.n_spk, self.spk_pos, self.active, self.scratch, bind, ts, value, good, lvl, lim,
+        )  # fmt: skip
+        return out
 
 
 class StaleTable(KindTable):

@@ -54,6 +54,11 @@ RULES: dict[str, Any] = {
         "margin": st.sampled_from([0.0, 0.01, 0.2]), "count": st.integers(1, 4), "level": lvl,
     }),
     "stale": st.fixed_dictionaries({"after_s": pos_secs, "level": lvl}),
+    "spike": st.fixed_dictionaries({
+        "window": st.integers(3, 8), "n_sigma": st.sampled_from([0.5, 3.0, 6.0]),
+        "min_delta": st.sampled_from([0.0, 0.01, 0.5]), "width": st.integers(1, 3),
+        "count": st.integers(1, 4), "per_s": pos_secs, "level": lvl,
+    }),
     "drift": st.fixed_dictionaries({
         "k_sigma": st.sampled_from([0.0, 0.5, 1.0]), "h_sigma": st.sampled_from([0.5, 2.0, 5.0]),
         "tau_s": pos_secs, "warmup": st.integers(2, 8), "sigma_min": st.sampled_from([1e-3, 0.1]),
@@ -67,6 +72,7 @@ SHARED_STATE = {
     "flatline": ["active", "run_start", "run_lo", "run_hi"],
     "range": ["active", "n_out"],
     "stale": ["active", "last_good"],
+    "spike": ["active", "win", "n_win", "pos", "held", "n_held", "spike_ts", "n_spk", "spk_pos"],
     "drift": ["active", "n_seen", "mean", "var", "s_hi", "s_lo", "last_cross"],
 }
 

@@ -180,3 +180,19 @@ def test_reload_keeps_unchanged_alarms_and_clears_changed_ones(tmp_path: Path) -
     assert [t.alarm_id for t in new.active()] == [drop.alarm_id]
     # unchanged binding kept its state: still below, no new raise
     assert feed(new, "pt-1/pressure", [0.2], t0=T0 + 3000) == []
+
+
+def test_spikes_that_come_back_raise_and_a_step_does_not(tmp_path: Path) -> None:
+    e = engine(tmp_path, '[[rules]]\nid="spiky"\nkind="spike"\npoints=["pt-1/*"]\n'
+               "min_delta=0.01\ncount=2\nper_s=3600\n")  # fmt: skip
+    noise = [0.500, 0.501, 0.499, 0.500, 0.502, 0.498]
+    # a step of 0.1 that stays: held back twice, then accepted as the new normal
+    assert feed(e, "pt-1/pressure", noise + [0.6] * 8, dt_s=60) == []
+    base = [0.600, 0.601, 0.599, 0.600, 0.602]
+    one = feed(e, "pt-1/pressure", base + [0.9] + base, t0=T0 + 3_600_000, dt_s=60)
+    assert one == []  # one spike: below count
+    two = feed(e, "pt-1/pressure", [0.3, 0.3] + base, t0=T0 + 4_400_000, dt_s=60)
+    assert states(two) == [("raised", 4)]
+    assert two[0].kind == "spike"
+    quiet = feed(e, "pt-1/pressure", base * 14, t0=T0 + 5_000_000, dt_s=60)
+    assert states(quiet) == [("cleared", 4)]
