@@ -189,9 +189,9 @@ def test_spikes_that_come_back_raise_and_a_step_does_not(tmp_path: Path) -> None
     # a step of 0.1 that stays: held back twice, then accepted as the new normal
     assert feed(e, "pt-1/pressure", noise + [0.6] * 8, dt_s=60) == []
     base = [0.600, 0.601, 0.599, 0.600, 0.602]
-    one = feed(e, "pt-1/pressure", base + [0.9] + base, t0=T0 + 3_600_000, dt_s=60)
+    one = feed(e, "pt-1/pressure", [*base, 0.9, *base], t0=T0 + 3_600_000, dt_s=60)
     assert one == []  # one spike: below count
-    two = feed(e, "pt-1/pressure", [0.3, 0.3] + base, t0=T0 + 4_400_000, dt_s=60)
+    two = feed(e, "pt-1/pressure", [0.3, 0.3, *base], t0=T0 + 4_400_000, dt_s=60)
     assert states(two) == [("raised", 4)]
     assert two[0].kind == "spike"
     quiet = feed(e, "pt-1/pressure", base * 14, t0=T0 + 5_000_000, dt_s=60)
