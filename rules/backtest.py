@@ -12,7 +12,9 @@ tags, so rules can use `rim_depth_m` and the like), from PointMeta objects the
 caller builds (the gateway config), or, failing both, are inferred: quantity =
 the point's own name (`pt-1/pressure` -> `pressure`), no unit, no range.
 Samples are replayed in time order in batches, with `engine.tick` every
-`tick_s` of data time so stale and composite-window rules behave as live.
+`tick_s` of data time so stale and composite-window rules behave as live. As
+the decoder does live, a reading outside its point's range is bad quality
+(only the `range` rule looks at it).
 """
 
 from __future__ import annotations
@@ -209,7 +211,11 @@ def backtest(
     pidx = remap[data.point_idx] if len(data) else np.empty(0, dtype=np.int64)
     keep = pidx >= 0
     skipped = int((~keep).sum())
-    pidx, ts, val, good = pidx[keep], data.ts_ms[keep], data.value[keep], data.good[keep]
+    pidx, ts, val, good = pidx[keep], data.ts_ms[keep], data.value[keep], data.good[keep].copy()
+    # as the decoder does live: a reading outside the sensor's range is bad quality
+    lo = np.array([p.range_lo for p in engine.points])[pidx]
+    hi = np.array([p.range_hi for p in engine.points])[pidx]
+    good[(val < lo) | (val > hi)] = 0
     n = int(ts.shape[0])
     out: list[AlarmTransition] = []
     tick_ms = max(1, round(tick_s * 1000))

@@ -54,6 +54,8 @@ class RuleBase(_Model):
     quantity: str | None = None
     tags: dict[str, str] | None = None
     modes: list[ModeName] | None = None  # None: every mode
+    # false: the rule's alarms are not reported, only fed to composites (a member signal)
+    notify: bool = True
 
 
 class _Bound(RuleBase):
@@ -107,7 +109,9 @@ class RateRule(_Relative):
     delta: Positive
     window_s: PosSeconds
     level: LevelNo = 4
+    on_delay_s: Seconds = 0.0
     off_delay_s: Seconds = 0.0
+    despike: bool = False  # a one-reading spike never becomes the window's reference
 
 
 class TrendRule(_Relative):
@@ -121,7 +125,9 @@ class TrendRule(_Relative):
     level: LevelNo = 3
     min_samples: Annotated[int, Field(ge=3, le=10_000)] = 4
     min_slope_per_h: NonNeg = 0.0  # ignore slopes flatter than this (units per hour)
+    on_delay_s: Seconds = 0.0
     off_delay_s: Seconds = 0.0
+    despike: bool = False  # fit min(x, previous x) (max when below): lone spikes stay out
 
 
 class FlatlineRule(_Bound):

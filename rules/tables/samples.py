@@ -76,19 +76,23 @@ class RateTable(KindTable):
         self.delta = self.column(lambda r, p: abs(_ref(r, p, r.delta)), np.float64)
         self.window_ms = self.column(lambda r, _: ms(r.window_s), np.int64)
         self.level = self.column(lambda r, _: r.level, np.int8)
+        self.on_ms = self.column(lambda r, _: ms(r.on_delay_s), np.int64)
         self.off_ms = self.column(lambda r, _: ms(r.off_delay_s), np.int64)
+        self.despike = self.column(lambda r, _: 1 if r.despike else 0, np.int8)
         self.buf_ts = self.state("buf_ts", (RING,), np.int64, 0)
         self.buf_y = self.state("buf_y", (RING,), np.float64, 0.0)
         self.head = self.state("head", (), np.int64, 0)
         self.count = self.state("count", (), np.int64, 0)
         self.clear_since = self.state("clear_since", (), np.int64, -1)
+        self.cond_since = self.state("cond_since", (), np.int64, -1)
+        self.prev_y = self.state("prev_y", (), np.float64, np.nan)
 
     def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
         lvl, lim, _ = out = self.outputs(bind.shape[0])
         self.step(
-            self.sign, self.delta, self.window_ms, self.level, self.off_ms,
-            self.buf_ts, self.buf_y, self.head, self.count, self.active, self.clear_since,
-            bind, ts, value, good, lvl, lim,
+            self.sign, self.delta, self.window_ms, self.level, self.on_ms, self.off_ms,
+            self.despike, self.buf_ts, self.buf_y, self.head, self.count, self.active,
+            self.clear_since, self.cond_since, self.prev_y, bind, ts, value, good, lvl, lim,
         )  # fmt: skip
         return out
 
@@ -108,6 +112,7 @@ class TrendTable(KindTable):
         self.min_slope = self.column(lambda r, _: r.min_slope_per_h / 3600.0, np.float64)
         self.window_ms = self.column(lambda r, _: ms(r.window_s), np.int64)
         self.min_n = self.column(lambda r, _: r.min_samples, np.int64)
+        self.on_ms = self.column(lambda r, _: ms(r.on_delay_s), np.int64)
         self.off_ms = self.column(lambda r, _: ms(r.off_delay_s), np.int64)
         self.level = self.column(lambda r, _: r.level, np.int8)
         self.buf_ts = self.state("buf_ts", (RING,), np.int64, 0)
@@ -117,14 +122,18 @@ class TrendTable(KindTable):
         self.t_ref = self.state("t_ref", (), np.int64, 0)
         self.sums = self.state("sums", (5,), np.float64, 0.0)
         self.clear_since = self.state("clear_since", (), np.int64, -1)
+        self.cond_since = self.state("cond_since", (), np.int64, -1)
+        self.despike = self.column(lambda r, _: 1 if r.despike else 0, np.int8)
+        self.prev_x = self.state("prev_x", (), np.float64, np.nan)
 
     def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
         lvl, lim, eta = out = self.outputs(bind.shape[0], eta=True)
         assert eta is not None
         self.step(
             self.sign, self.limit, self.horizon_s, self.min_slope, self.window_ms, self.min_n,
-            self.off_ms, self.level, self.buf_ts, self.buf_x, self.head, self.count, self.t_ref,
-            self.sums, self.active, self.clear_since, bind, ts, value, good, lvl, lim, eta,
+            self.on_ms, self.off_ms, self.level, self.despike, self.buf_ts, self.buf_x,
+            self.head, self.count, self.t_ref, self.sums, self.active, self.clear_since,
+            self.cond_since, self.prev_x, bind, ts, value, good, lvl, lim, eta,
         )  # fmt: skip
         return out
 

@@ -37,12 +37,14 @@ RULES: dict[str, Any] = {
     "rate": st.fixed_dictionaries({
         "direction": st.sampled_from(["falling", "rising"]),
         "delta": st.sampled_from([0.001, 0.1, 0.5, 2.0]),
-        "window_s": pos_secs, "level": lvl, "off_delay_s": secs,
+        "window_s": pos_secs, "level": lvl, "off_delay_s": secs, "on_delay_s": secs,
+        "despike": st.booleans(),
     }),
     "trend": st.fixed_dictionaries({
         "direction": st.sampled_from(["above", "below"]), "limit": lim,
         "window_s": pos_secs, "horizon_s": pos_secs, "level": lvl,
-        "min_samples": st.integers(3, 6), "off_delay_s": secs,
+        "min_samples": st.integers(3, 6), "off_delay_s": secs, "on_delay_s": secs,
+        "despike": st.booleans(),
         "min_slope_per_h": st.sampled_from([1.0, 36.0]),
         "relative_to": st.sampled_from([None, "ref"]),
     }),
@@ -67,8 +69,8 @@ RULES: dict[str, Any] = {
 }  # fmt: skip
 # State both implementations keep identically (rings differ on purpose: see the references).
 SHARED_STATE = {
-    "rate": ["active", "clear_since"],
-    "trend": ["active", "clear_since", "count"],
+    "rate": ["active", "clear_since", "cond_since", "prev_y"],
+    "trend": ["active", "clear_since", "cond_since", "count", "prev_x"],
     "flatline": ["active", "run_start", "run_lo", "run_hi"],
     "range": ["active", "n_out"],
     "stale": ["active", "last_good"],
