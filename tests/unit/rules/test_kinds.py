@@ -245,3 +245,10 @@ def test_despiked_trend_is_not_tilted_by_a_spike(tmp_path: Path) -> None:
     flat = [0.5] * 8 + [1.5] + [0.5] * 3
     assert states(feed(engine(tmp_path, rule), "lv-1/level", flat, dt_s=60)) != []
     assert feed(engine(tmp_path, rule + "despike=true\n"), "lv-1/level", flat, dt_s=60) == []
+
+
+def test_samples_tick_the_engine_when_nobody_else_does(tmp_path: Path) -> None:
+    e = engine(tmp_path, '[[rules]]\nid="silent"\nkind="stale"\npoints=["pt-1/*"]\nafter_s=60\n')
+    assert feed(e, "pt-2/pressure", [0.5]) == []  # first sample: the clock starts
+    (raised,) = feed(e, "pt-2/pressure", [0.5], t0=T0 + 61_000)  # pt-1 never reported
+    assert (raised.device, raised.rule, raised.state) == ("pt-1", "silent", AlarmState.RAISED)
