@@ -6,8 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rules.kernels import composite, drift, flatline, rate, spike, stale, threshold, trend
+from rules.kernels import (
+    accumulation,
+    composite,
+    drift,
+    flatline,
+    rate,
+    spike,
+    stale,
+    threshold,
+    trend,
+)
 from rules.kernels import range as range_
+from rules.reference import accumulation as r_accumulation
 from rules.reference import composite as r_composite
 from rules.reference import drift as r_drift
 from rules.reference import flatline as r_flatline
@@ -22,6 +33,7 @@ Fn = Callable[..., Any]
 
 PAIRS: dict[str, tuple[Fn, Fn]] = {
     "threshold.step": (threshold.step, r_threshold.step),
+    "accumulation.step": (accumulation.step, r_accumulation.step),
     "rate.step": (rate.step, r_rate.step),
     "trend.step": (trend.step, r_trend.step),
     "flatline.step": (flatline.step, r_flatline.step),

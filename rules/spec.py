@@ -149,6 +149,16 @@ class RangeRule(_Bound):
     level: LevelNo = 4
 
 
+class AccumulationRule(_Bound):
+    """The sum of readings over `window_s` (rainfall depth) reaching `limit`."""
+
+    kind: Literal["accumulation"]
+    window_s: PosSeconds
+    limit: Finite
+    level: LevelNo = 4
+    off_delay_s: Seconds = 0.0
+
+
 class SpikeRule(_Bound):
     """Hampel: a reading far from the median of the last `window` that returns within `width`."""
 
@@ -203,6 +213,7 @@ Rule = Annotated[
     | TrendRule
     | FlatlineRule
     | RangeRule
+    | AccumulationRule
     | SpikeRule
     | StaleRule
     | DriftRule
@@ -215,6 +226,7 @@ RULE_KINDS: dict[str, type[RuleBase]] = {
     "trend": TrendRule,
     "flatline": FlatlineRule,
     "range": RangeRule,
+    "accumulation": AccumulationRule,
     "spike": SpikeRule,
     "stale": StaleRule,
     "drift": DriftRule,

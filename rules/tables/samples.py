@@ -11,7 +11,7 @@ import numpy as np
 
 from rules.compile import Binding, tag_number
 from rules.events import PointMeta
-from rules.kernels import drift, flatline, rate, spike, stale, threshold, trend
+from rules.kernels import accumulation, drift, flatline, rate, spike, stale, threshold, trend
 from rules.kernels import range as range_
 from rules.spec import ThresholdRule
 from rules.tables.base import KindTable, Outputs, ms
@@ -228,6 +228,32 @@ class DriftTable(KindTable):
     def restore(self, b: int, level: int, ts_ms: int) -> None:
         super().restore(b, level, ts_ms)
         self.last_cross[b] = ts_ms  # the hold runs from the alarm's last known crossing
+
+
+class AccumulationTable(KindTable):
+    kind = "accumulation"
+    step = staticmethod(accumulation.step)
+    example: ClassVar[dict[str, Any]] = {"kind": "accumulation", "window_s": 60, "limit": 1.0}
+    N_BUCKETS = 64
+
+    def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
+        super().__init__(bindings, points)
+        nb = self.N_BUCKETS
+        self.bucket_ms = self.column(lambda r, _: max(1, ms(r.window_s) // nb), np.int64)
+        self.off_ms = self.column(lambda r, _: ms(r.off_delay_s), np.int64)
+        self.limit = self.column(lambda r, _: r.limit, np.float64)
+        self.level = self.column(lambda r, _: r.level, np.int8)
+        self.sums = self.state("sums", (nb,), np.float64, 0.0)
+        self.last_k = self.state("last_k", (), np.int64, -1)
+        self.clear_since = self.state("clear_since", (), np.int64, -1)
+
+    def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
+        lvl, lim, _ = out = self.outputs(bind.shape[0])
+        self.step(
+            self.bucket_ms, self.off_ms, self.limit, self.level, self.sums, self.last_k,
+            self.active, self.clear_since, bind, ts, value, good, lvl, lim,
+        )  # fmt: skip
+        return out
 
 
 class SpikeTable(KindTable):
