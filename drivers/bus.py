@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Self
 
 from drivers.base import Bus, Table
-from drivers.errors import DeviceException
+from drivers.errors import BusTimeout, DeviceException
 from drivers.settings import BusConfig, ModbusRtuBusConfig
 
 # Bits per character on an RTU line: start + 8 data + parity or second stop + stop.
@@ -45,6 +45,7 @@ class BusLine:
         self.busy_s = 0.0
         # Poll deadlines missed because the line was too busy (pollers add to it).
         self.overruns = 0
+        self.timeouts = 0
 
     async def __aenter__(self) -> Self:
         await self.inner.__aenter__()
@@ -66,8 +67,10 @@ class BusLine:
             start = time.monotonic()
             try:
                 result = await self.inner.read(unit, table, address, count)
-            except BaseException:
+            except BaseException as err:
                 self.failures += 1
+                if isinstance(err, BusTimeout):
+                    self.timeouts += 1
                 raise
             finally:
                 self._last_end = time.monotonic()
