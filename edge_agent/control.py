@@ -206,9 +206,13 @@ class ControlServer:
                 if not line:
                     return
                 if line.strip():
-                    await self._dispatch(line, writer)
+                    await self._dispatch(line, reader, writer)
         except (ConnectionError, BrokenPipeError):
             log.debug("control client went away")
+        except asyncio.CancelledError:
+            # close() cancels live connections; ending quietly here keeps 3.11's
+            # start_unix_server callback from logging the cancellation as an error.
+            pass
         finally:
             self._clients -= 1
             if task is not None:
@@ -217,7 +221,9 @@ class ControlServer:
             with contextlib.suppress(ConnectionError, BrokenPipeError):
                 await writer.wait_closed()
 
-    async def _dispatch(self, line: bytes, writer: asyncio.StreamWriter) -> None:
+    async def _dispatch(
+        self, line: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         try:
             req = json.loads(line)
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -238,7 +244,7 @@ class ControlServer:
             await _send(writer, _error(rid, "malformed request: 'params' must be an object"))
             return
         if method in self.streams:
-            await self._run_stream(rid, method, params, writer)
+            await self._run_stream(rid, method, params, reader, writer)
             return
         handler = self.handlers.get(method)
         if handler is None:
@@ -257,6 +263,32 @@ class ControlServer:
         await _send(writer, {"id": rid, "ok": True, "result": result})
 
     async def _run_stream(
+        self,
+        rid: Any,
+        method: str,
+        params: Params,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """Pump the stream until it ends or the client hangs up. A stream owns its
+        connection: a client stops it by closing, and anything it sends meanwhile is
+        ignored. Watching for the hang-up matters: a `tail` on a quiet point may not
+        write for minutes, and must not hold its subscription that long."""
+        pump = asyncio.ensure_future(self._pump(rid, method, params, writer))
+        hangup = asyncio.ensure_future(_wait_eof(reader))
+        try:
+            await asyncio.wait({pump, hangup}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (pump, hangup):
+                task.cancel()
+            await asyncio.gather(pump, hangup, return_exceptions=True)
+        if hangup.done() and not hangup.cancelled():
+            raise ConnectionResetError("client closed the connection during a stream")
+        exc = None if pump.cancelled() else pump.exception()
+        if exc is not None:
+            raise exc
+
+    async def _pump(
         self, rid: Any, method: str, params: Params, writer: asyncio.StreamWriter
     ) -> None:
         items = self.streams[method](params)
@@ -276,6 +308,11 @@ class ControlServer:
             # Release what the stream holds (a tail subscription) even if the client left.
             await items.aclose()
         await _send(writer, {"id": rid, "ok": True, "result": None})
+
+
+async def _wait_eof(reader: asyncio.StreamReader) -> None:
+    while await reader.read(4096):
+        pass
 
 
 def _error(rid: Any, msg: str) -> dict[str, Any]:

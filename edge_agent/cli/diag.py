@@ -422,15 +422,15 @@ async def _tail(args: argparse.Namespace, params: Params, out: IO[str]) -> None:
         async for item in items:
             if not isinstance(item, dict):
                 continue
-            is_alarm = item.get("type") == "alarm"
-            if args.bad and not is_alarm and item.get("quality") == "good":
+            is_reading = item.get("type", "reading") == "reading"
+            if args.bad and is_reading and item.get("quality") == "good":
                 continue
             out.write(
                 json.dumps(item, ensure_ascii=False) if args.json else views.render_tail_item(item)
             )
             out.write("\n")
             out.flush()
-            if not is_alarm:
+            if is_reading:
                 shown += 1
                 if args.count is not None and shown >= args.count:
                     return

@@ -300,6 +300,8 @@ def render_alarms(result: Mapping[str, Any], now_ms: int) -> str:
 
 def render_tail_item(item: Mapping[str, Any]) -> str:
     """One line per reading (or alarm event) of `edge-agent tail`."""
+    if item.get("type") == "dropped":
+        return f"... {item.get('count')} items dropped: this terminal did not keep up"
     ts = format_ts(int(item.get("ts_ms", 0)))
     key = f"{item.get('device')}/{item.get('point')}"
     if item.get("type") == "alarm":

@@ -74,6 +74,8 @@ class Counter:
                     await asyncio.sleep(0.01)
             if params.get("fail"):
                 raise MethodError("bus rs485-1 is gone")
+            if params.get("quiet"):
+                await asyncio.Event().wait()  # a tail on a point nobody polls
             while params.get("forever"):
                 yield {"i": -1}
                 await asyncio.sleep(0.01)
@@ -225,6 +227,20 @@ async def test_client_leaving_mid_stream_releases_the_stream(sock_dir: Path) -> 
         async with asyncio.timeout(5):
             await counter.closed.wait()
         assert await call(path, "echo") == {"echo": {}}
+
+
+async def test_client_leaving_a_quiet_stream_releases_it_at_once(sock_dir: Path) -> None:
+    path = sock_dir / "control.sock"
+    counter = Counter()
+    async with server(path, counter):
+        _, writer = await asyncio.open_unix_connection(path)
+        writer.write(b'{"id": 1, "method": "count", "params": {"n": 0, "quiet": true}}\n')
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        assert not counter.closed.is_set()
+        writer.close()  # nothing will ever be written to notice the hang-up by
+        async with asyncio.timeout(2):
+            await counter.closed.wait()
 
 
 async def test_slow_method_times_out_on_the_client(sock_dir: Path) -> None:
