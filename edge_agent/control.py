@@ -42,6 +42,8 @@ SOCKET_NAME = "control.sock"
 # though a technician's shell has no $RUNTIME_DIRECTORY.
 SYSTEMD_RUNTIME_DIR = Path("/run/edge-agent")
 MAX_LINE_BYTES = 64 * 1024
+# Replies can be much larger than requests: a status of a gateway with many devices.
+CLIENT_LINE_BYTES = 16 * 1024 * 1024
 MAX_CLIENTS = 16
 SOCKET_MODE = 0o660
 # sockaddr_un.sun_path is 108 bytes on Linux, one of them the terminating NUL.
@@ -298,8 +300,8 @@ class ControlServer:
         except MethodError as err:
             await _send(writer, _error(rid, str(err)))
             return
-        except (ConnectionError, BrokenPipeError):
-            raise
+        except ConnectionError:
+            raise  # the client left: not the stream's fault
         except Exception as err:
             log.exception("control stream failed method=%s", method)
             await _send(writer, _error(rid, f"internal error in {method}: {_describe(err)}"))
@@ -355,7 +357,7 @@ async def _connect(
     tried: list[str] = []
     for p in paths:
         try:
-            return await asyncio.open_unix_connection(p, limit=16 * MAX_LINE_BYTES)
+            return await asyncio.open_unix_connection(p, limit=CLIENT_LINE_BYTES)
         except FileNotFoundError:
             tried.append(str(p))
         except ConnectionRefusedError:
@@ -377,7 +379,10 @@ def _as_paths(path: Path | Sequence[Path]) -> list[Path]:
 
 
 async def _read_reply(reader: asyncio.StreamReader, rid: int) -> dict[str, Any]:
-    line = await reader.readline()
+    try:
+        line = await reader.readline()
+    except (ValueError, asyncio.LimitOverrunError) as err:
+        raise ControlError(f"the agent's reply is longer than {CLIENT_LINE_BYTES} bytes") from err
     if not line:
         raise ControlError("the agent closed the control connection without replying")
     try:
@@ -420,8 +425,11 @@ async def stream(
     connect_timeout_s: float = 5.0,
 ) -> AsyncGenerator[Any, None]:
     """Yield each item of a streaming method, then its final result (if not null)."""
-    async with asyncio.timeout(connect_timeout_s):
-        reader, writer = await _connect(_as_paths(path))
+    try:
+        async with asyncio.timeout(connect_timeout_s):
+            reader, writer = await _connect(_as_paths(path))
+    except TimeoutError as err:
+        raise ControlError(f"could not connect within {connect_timeout_s:g} s") from err
     try:
         writer.write(encode({"id": 1, "method": method, "params": params or {}}))
         await writer.drain()

@@ -350,3 +350,15 @@ def test_sync_call_from_code_without_a_loop(sock_dir: Path) -> None:
         t.join(5)
         loop.close()
     assert not os.path.exists(path)
+
+
+async def test_a_reply_too_long_for_the_client_is_a_clear_error(
+    sock_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edge_agent.control as control
+
+    monkeypatch.setattr(control, "CLIENT_LINE_BYTES", 100)
+    path = sock_dir / "control.sock"
+    async with server(path):
+        with pytest.raises(ControlError, match="reply is longer than 100 bytes"):
+            await call(path, "echo", {"x": "y" * 200})
