@@ -166,11 +166,14 @@ class ControlServer:
         if self._server is None:
             return
         self._server.close()
-        # Python 3.11's wait_closed() waits for every connection: end them (a tail never ends).
-        for task in list(self._conns):
+        # End live connections (a tail never ends by itself) and wait for them, so none
+        # is left pending when the loop closes: 3.11's wait_closed() does not wait.
+        conns = list(self._conns)
+        for task in conns:
             task.cancel()
-        with contextlib.suppress(asyncio.TimeoutError):
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2):
+                await asyncio.gather(*conns, return_exceptions=True)
                 await self._server.wait_closed()
         self._server = None
         with contextlib.suppress(FileNotFoundError):

@@ -21,7 +21,7 @@ from edge_agent.cli import views
 from edge_agent.cli.output import print_json
 from edge_agent.cli.root import UsageError
 from edge_agent.config import GatewayConfig, problems_from_validation, read_toml
-from edge_agent.control import Params, call, client_socket_paths, stream
+from edge_agent.control import NoAgentError, Params, call, client_socket_paths, stream
 from edge_agent.errors import ConfigError, EdgeAgentError
 
 TABLES = ("holding", "input", "coil", "discrete")
@@ -438,8 +438,19 @@ async def _tail(args: argparse.Namespace, params: Params, out: IO[str]) -> None:
         await items.aclose()
 
 
+def _through_agent(err: NoAgentError, command: str) -> NoAgentError:
+    return NoAgentError(
+        f"{err}; `{command}` goes through the running agent so it never collides with its "
+        "polling: start it (systemctl start edge-agent)"
+    )
+
+
 def cmd_read(args: argparse.Namespace) -> int:
-    result = _expect_dict(_call(args, "read", read_params(args)), "read")
+    params = read_params(args)
+    try:
+        result = _expect_dict(_call(args, "read", params), "read")
+    except NoAgentError as err:
+        raise _through_agent(err, "read") from err
     if args.json:
         print_json(result)
     else:
@@ -449,7 +460,10 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     params = scan_params(args)
-    result = asyncio.run(_scan(args, params, sys.stderr))
+    try:
+        result = asyncio.run(_scan(args, params, sys.stderr))
+    except NoAgentError as err:
+        raise _through_agent(err, "scan") from err
     if args.json:
         print_json(result)
     else:

@@ -362,3 +362,18 @@ async def test_a_reply_too_long_for_the_client_is_a_clear_error(
     async with server(path):
         with pytest.raises(ControlError, match="reply is longer than 100 bytes"):
             await call(path, "echo", {"x": "y" * 200})
+
+
+async def test_closing_the_server_ends_live_streams_before_returning(sock_dir: Path) -> None:
+    path = sock_dir / "control.sock"
+    counter = Counter()
+    srv = server(path, counter)
+    await srv.start()
+    reader, writer = await asyncio.open_unix_connection(path)
+    writer.write(b'{"id": 1, "method": "count", "params": {"forever": true}}\n')
+    await reader.readline()
+    await srv.close()  # what the agent does on SIGTERM
+    assert counter.closed.is_set()
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+    assert await reader.read() is not None  # the client sees the end of the connection
+    writer.close()

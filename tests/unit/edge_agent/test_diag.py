@@ -535,3 +535,19 @@ def test_scan_bad_unit_list_is_one_line(
 def test_unit_lists() -> None:
     assert diag.parse_units("1-3,2,7") == [1, 2, 3, 7]
     assert diag.parse_units("0") == [0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["read", "--bus", "rs485-1", "--address", "0"], ["scan", "--bus", "rs485-1", "--units", "1"]],
+)
+def test_read_and_scan_without_an_agent_say_why_they_need_it(
+    argv: list[str], sock_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli([*argv, "--socket", str(sock_dir / "control.sock")]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"edge-agent: error: no agent running: cannot connect to {sock_dir}/control.sock; "
+        f"`{argv[0]}` goes through the running agent so it never collides with its polling: "
+        "start it (systemctl start edge-agent)\n"
+    )
