@@ -14,7 +14,7 @@ import pytest
 from edge_agent.cli.buffer_cmd import buffer_stats, export_rows, parse_time
 from edge_agent.cli.root import UsageError
 from edge_agent.errors import EdgeAgentError
-from tests.unit.edge_agent.test_diag import run_cli
+from tests.unit.edge_agent.cli_support import run_cli
 
 T0 = 1795536000000  # 2026-11-24T16:00:00Z
 

@@ -18,29 +18,9 @@ from typing import Any
 
 import pytest
 
-from edge_agent.cli import buffer_cmd, diag
-from edge_agent.cli.root import _Parser
+from edge_agent.cli import diag
 from edge_agent.control import ControlServer, MethodError, Params
-from edge_agent.errors import EdgeAgentError
-from tests.unit.edge_agent.test_views import doc_example
-
-
-def run_cli(argv: list[str]) -> int:
-    """What `edge-agent` does with these commands (cli/root.run_cli, minus the others)."""
-    parser = _Parser(prog="edge-agent")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-    diag.register(sub)
-    buffer_cmd.register(sub)
-    try:
-        args = parser.parse_args(argv)
-        return int(args.handler(args))
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    except EdgeAgentError as err:
-        for line in str(err).splitlines():
-            print(f"edge-agent: error: {line}", file=__import__("sys").stderr)
-        return 1
+from tests.unit.edge_agent.cli_support import doc_example, run_cli
 
 
 @dataclass

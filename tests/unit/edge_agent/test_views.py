@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import copy
-import json
-import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge_agent.cli import views
-
-DOC = Path(__file__).resolve().parents[3] / "docs" / "cli.md"
-
-
-def doc_example(key: str) -> dict[str, Any]:
-    """The first ```json block of docs/cli.md that has `key` at its top level."""
-    for block in re.findall(r"```json\n(.*?)```", DOC.read_text(), re.S):
-        try:
-            data = json.loads(block)
-        except json.JSONDecodeError:
-            continue  # several one-line objects in one block
-        if isinstance(data, dict) and key in data:
-            return data
-    raise AssertionError(f"docs/cli.md has no json example with {key!r}")
+from tests.unit.edge_agent.cli_support import doc_example
 
 
 @pytest.fixture
