@@ -292,7 +292,7 @@ def target_params(args: argparse.Namespace) -> dict[str, Any]:
         }
     if serial_opts:
         raise UsageError(f"--{serial_opts[0]} goes with --port, not --host")
-    host, _, port_text = str(args.host).rpartition(":") if ":" in args.host else (args.host, "", "")
+    host, port_text = split_host_port(args.host)
     try:
         port = int(port_text) if port_text else 502
     except ValueError:
@@ -301,6 +301,17 @@ def target_params(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(f"--host {args.host!r}: expected HOST or HOST:PORT (port 1-65535)")
     kind = "modbus-rtu-over-tcp" if args.rtu_over_tcp else "modbus-tcp"
     return {"target": {"kind": kind, "host": host, "port": port}}
+
+
+def split_host_port(text: str) -> tuple[str, str]:
+    """'10.0.0.5:502', 'plc.local', '[fe80::1]:502', 'fe80::1' -> (host, port text or '')."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, rest.removeprefix(":")
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, port
+    return text, ""  # a name, an IPv4 address, or a bare IPv6 address
 
 
 def read_params(args: argparse.Namespace) -> Params:

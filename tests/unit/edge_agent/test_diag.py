@@ -531,3 +531,16 @@ def test_read_and_scan_without_an_agent_say_why_they_need_it(
         f"`{argv[0]}` goes through the running agent so it never collides with its polling: "
         "start it (systemctl start edge-agent)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10.0.0.5:1502", ("10.0.0.5", "1502")),
+        ("plc.local", ("plc.local", "")),
+        ("[fe80::1]:502", ("fe80::1", "502")),
+        ("fe80::1", ("fe80::1", "")),
+    ],
+)
+def test_host_and_port(text: str, expected: tuple[str, str]) -> None:
+    assert diag.split_host_port(text) == expected
