@@ -220,6 +220,9 @@ def register(sub: Any) -> None:
         help="what the local buffer holds; export readings",
         description="Inspect buffer.db (readings, alarms and the unsent outbox) read-only, "
         "while the agent runs or not.",
+        epilog="examples:\n  edge-agent buffer stats\n"
+        "  edge-agent buffer export --since 2h --format jsonl -o last-2h.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bsub = p.add_subparsers(dest="buffer_command", metavar="SUBCOMMAND")
     bsub.required = True

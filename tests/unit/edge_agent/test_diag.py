@@ -544,3 +544,24 @@ def test_read_and_scan_without_an_agent_say_why_they_need_it(
 )
 def test_host_and_port(text: str, expected: tuple[str, str]) -> None:
     assert diag.split_host_port(text) == expected
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status"],
+        ["alarms"],
+        ["tail"],
+        ["read"],
+        ["scan"],
+        ["buffer"],
+        ["buffer", "stats"],
+        ["buffer", "export"],
+    ],
+)
+def test_every_command_has_help_with_examples(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli([*argv, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "\nexamples:\n  edge-agent " in out
