@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -422,7 +423,12 @@ def cmd_tail(args: argparse.Namespace) -> int:
     params = {"points": point_globs(args.points), "alarms": not args.no_alarms}
     if args.count is not None and args.count < 1:
         raise UsageError("--count must be 1 or more")
-    asyncio.run(_tail(args, params, sys.stdout))
+    try:
+        asyncio.run(_tail(args, params, sys.stdout))
+    except BrokenPipeError:
+        # `edge-agent tail | head`: the reader has gone, which is how such a pipe ends.
+        # Point stdout at /dev/null so the interpreter's final flush stays quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

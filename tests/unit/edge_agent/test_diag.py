@@ -565,3 +565,28 @@ def test_every_command_has_help_with_examples(
     assert run_cli([*argv, "--help"]) == 0
     out = capsys.readouterr().out
     assert "\nexamples:\n  edge-agent " in out
+
+
+def test_tail_into_head_ends_quietly(agent: FakeAgent, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from tests.unit.edge_agent.cli_support import run_cli; "
+        f"sys.exit(run_cli(['tail', '--socket', {str(agent.path)!r}]))"
+    )
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.run(
+        f'{sys.executable} -c "{code}" 2>{tmp_path}/err.txt | head -n 2; echo rc=${{PIPESTATUS[0]}}',
+        shell=True,
+        executable="/bin/bash",
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3
+    assert lines[0].endswith("pt-101/pressure  0.4 MPa  good")
+    assert lines[2] == "rc=0"
+    assert (tmp_path / "err.txt").read_text() == ""
