@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import AsyncGenerator, Iterator
@@ -568,16 +570,14 @@ def test_every_command_has_help_with_examples(
 
 
 def test_tail_into_head_ends_quietly(agent: FakeAgent, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     code = (
         "import sys; from tests.unit.edge_agent.cli_support import run_cli; "
         f"sys.exit(run_cli(['tail', '--socket', {str(agent.path)!r}]))"
     )
     root = Path(__file__).resolve().parents[3]
     proc = subprocess.run(
-        f'{sys.executable} -c "{code}" 2>{tmp_path}/err.txt | head -n 2; echo rc=${{PIPESTATUS[0]}}',
+        f'{sys.executable} -c "{code}" 2>{tmp_path}/err.txt | head -n 2; '
+        "echo rc=${PIPESTATUS[0]}",
         shell=True,
         executable="/bin/bash",
         cwd=root,
