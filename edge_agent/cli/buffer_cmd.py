@@ -326,7 +326,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     rows = export_rows(path, since, until, points)
     write = write_csv if args.format == "csv" else write_jsonl
     if args.output is None:
-        write(rows, sys.stdout)
+        from edge_agent.cli.diag import reader_may_leave
+
+        with reader_may_leave():  # `buffer export | head`
+            write(rows, sys.stdout)
         return 0
     tmp = args.output.with_name(args.output.name + ".part")
     try:

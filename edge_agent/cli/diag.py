@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,6 +35,16 @@ _POINT_GLOB = re.compile(r"^[A-Za-z0-9_.*?\[\]-]+(/[A-Za-z0-9_.*?\[\]-]+)?$")
 _POINT = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 MAX_REGISTERS = 125  # Modbus: read holding/input registers, function codes 3/4
 MAX_BITS = 2000  # Modbus: read coils/discrete inputs, function codes 1/2
+
+
+@contextlib.contextmanager
+def reader_may_leave() -> Iterator[None]:
+    """`edge-agent tail | head`: the reader going away is how such a pipe ends, not an
+    error. Point stdout at /dev/null so the interpreter's final flush stays quiet too."""
+    try:
+        yield
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 # ---------------------------------------------------------------- finding the daemon
@@ -423,12 +435,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
     params = {"points": point_globs(args.points), "alarms": not args.no_alarms}
     if args.count is not None and args.count < 1:
         raise UsageError("--count must be 1 or more")
-    try:
+    with reader_may_leave():
         asyncio.run(_tail(args, params, sys.stdout))
-    except BrokenPipeError:
-        # `edge-agent tail | head`: the reader has gone, which is how such a pipe ends.
-        # Point stdout at /dev/null so the interpreter's final flush stays quiet too.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
