@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import platform
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import Any, Protocol
 
@@ -114,3 +114,24 @@ def alarm_entry(t: AlarmTransition, since_ms: int, acked: bool) -> dict[str, Any
         "acked": acked,
         "eta_s": t.eta_s,
     }
+
+
+def summary_line(status: Mapping[str, Any]) -> str:
+    """One line for sd_notify STATUS= (shown by `systemctl status`): device health,
+    uplink, backlog and alarms, e.g. `2/3 devices ok (pt-102: timeout); uplink
+    connected; 12 unsent; 1 alarm active`."""
+    devices = [d for d in status.get("devices") or [] if d.get("state") != "disabled"]
+    ok = sum(1 for d in devices if d.get("state") == "ok")
+    line = f"{ok}/{len(devices)} devices ok"
+    failing = [d for d in devices if d.get("state") == "failing"]
+    if failing:
+        shown = ", ".join(f"{d.get('name')}: {d.get('reason')}" for d in failing[:3])
+        more = f", +{len(failing) - 3} more" if len(failing) > 3 else ""
+        line += f" ({shown}{more})"
+    uplink = status.get("uplink") or {}
+    line += f"; uplink {uplink.get('state', 'unknown')}"
+    depth = int((status.get("buffer") or {}).get("depth") or 0)
+    line += f"; {depth} unsent"
+    n = len(status.get("alarms") or [])
+    line += f"; {n} alarm{'' if n == 1 else 's'} active"
+    return line

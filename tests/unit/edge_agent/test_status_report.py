@@ -16,6 +16,7 @@ from edge_agent.status_report import (
     bus_entry,
     bus_target,
     device_entry,
+    summary_line,
     versions,
 )
 from tests.unit.edge_agent.cli_support import doc_example
@@ -113,3 +114,16 @@ def test_a_status_built_from_the_pieces_renders_the_verdict() -> None:
     text = views.render_status(status)
     assert "device pt-102 (rs485-1 unit 2): failing: exception code 2, 3 failed polls" in text
     assert "rs485-1  modbus-rtu  /dev/ttyS1 9600 8N1  0         0       0         -" in text
+
+
+def test_summary_line_for_systemctl_status() -> None:
+    assert summary_line(doc_example("devices")) == (
+        "2/3 devices ok (pt-102: timeout); uplink connected; 12 unsent; 1 alarm active"
+    )
+    many = {
+        "devices": [{"name": f"d{i}", "state": "failing", "reason": "timeout"} for i in range(5)]
+    }
+    assert summary_line(many) == (
+        "0/5 devices ok (d0: timeout, d1: timeout, d2: timeout, +2 more); uplink unknown; "
+        "0 unsent; 0 alarms active"
+    )
