@@ -378,3 +378,36 @@ async def test_closing_the_server_ends_live_streams_before_returning(sock_dir: P
     async with asyncio.timeout(1):
         await reader.read()  # reaches EOF: the client sees the connection end
     writer.close()
+
+
+async def connect_as(path: Path, uid: int, groups: list[int]) -> tuple[int, str, str]:
+    """Talk to the socket as another user, with the kernel's permission checks (needs root,
+    as `make test` runs; setpriv and socat are on every CI machine)."""
+    cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}"]
+    cmd += [f"--groups={','.join(map(str, groups))}"] if groups else ["--clear-groups"]
+    cmd += ["socat", "-t", "2", "-", f"UNIX-CONNECT:{path}"]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(10):
+        out, err = await proc.communicate(b'{"id": 1, "method": "echo", "params": {"a": 1}}\n')
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_socket_admits_its_group_and_refuses_everyone_else(sock_dir: Path) -> None:
+    os.chmod(sock_dir, 0o755)  # only the socket's own mode decides
+    path = sock_dir / "control.sock"
+    nobody = 65534
+    async with server(path):
+        gid = path.stat().st_gid
+        rc, out, _ = await connect_as(path, nobody, [gid])
+        assert rc == 0
+        assert json.loads(out) == {"id": 1, "ok": True, "result": {"echo": {"a": 1}}}
+        rc, out, err = await connect_as(path, nobody, [])
+        assert rc != 0
+        assert out == ""
+        assert "Permission denied" in err
