@@ -113,8 +113,8 @@ def assess(status: Mapping[str, Any]) -> list[str]:
     if dropped:
         problems.append(f"buffer dropped {dropped} telemetry messages (full buffer)")
     for d in status.get("devices") or []:
-        if d.get("state") in ("ok", "disabled"):
-            continue
+        if d.get("state") in ("ok", "disabled", "starting"):
+            continue  # starting: not polled yet, which lasts one poll at most
         where = f"{d.get('bus')} unit {d.get('unit')}"
         line = f"device {d.get('name')} ({where}): {d.get('state')}"
         if d.get("reason"):

@@ -107,9 +107,12 @@ def test_device_never_answered_says_never(status: dict[str, Any]) -> None:
     )
 
 
-def test_disabled_device_is_not_a_problem(status: dict[str, Any]) -> None:
+def test_disabled_or_not_yet_polled_device_is_not_a_problem(status: dict[str, Any]) -> None:
     status["devices"][1].update(state="disabled", reason=None)
     assert views.assess(status) == []
+    status["devices"][1].update(state="starting", reason=None)
+    assert views.assess(status) == []
+    assert "STARTING" in views.render_status(status)
 
 
 def test_sparse_status_from_an_older_or_newer_daemon_still_renders() -> None:
