@@ -29,6 +29,7 @@ from edge_agent.poller import DevicePoller
 from edge_agent.records import AlarmState, AlarmTransition, DevicePoll
 from edge_agent.sdnotify import Notifier, run_watchdog
 from edge_agent.services import Services
+from edge_agent.status_report import summary_line
 from edge_agent.store import Store
 from edge_agent.uplink.commands import CommandRouter
 from edge_agent.uplink.drain import Uplink
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PACKS = ("gas", "water", "drainage")
 TICK_S = 1.0
+STATUS_EVERY_TICKS = 10  # systemd's STATUS= line (`systemctl status`) every 10 s
 
 
 def load_everything(path: Path) -> tuple[GatewayConfig, dict[str, Profile], RuleSet]:
@@ -126,6 +128,7 @@ class Agent:
         )
         self.buses: dict[str, BusLine] = {}
         self.pollers: dict[str, DevicePoller] = {}
+        self.notifier = Notifier({})  # replaced in run(); disabled until then
         self._mode_pinned = False  # a `mode` command wins over the schedule until restart
         startup = list(self.detection.orphans)
         if self.store.recovery is not None:
@@ -143,7 +146,7 @@ class Agent:
                 loop.add_signal_handler(sig, action)
         seconds = warm_up()  # compile or load every kernel now, never on the first alarm
         log.debug("kernels ready in %.2f s", seconds)
-        notifier = Notifier()
+        notifier = self.notifier = Notifier()
         async with contextlib.AsyncExitStack() as stack:
             for b in self.cfg.buses:
                 if any(d.bus == b.name for d in self.devices):
@@ -205,9 +208,13 @@ class Agent:
                 self.queue.task_done()
 
     async def _tick_loop(self) -> None:
+        n = 0
         while True:
             await asyncio.sleep(TICK_S)
+            n += 1
             self.commit(self.detection.tick(now_ms()))
+            if n % STATUS_EVERY_TICKS == 0 and self.notifier.enabled:
+                self.notifier.status(summary_line(await self.services.status({})))
             if not self._mode_pinned:
                 wanted = scheduled_mode(self.cfg.gateway)
                 if wanted is not None and wanted != self.detection.mode:

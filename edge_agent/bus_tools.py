@@ -18,7 +18,7 @@ from drivers.identify import identify
 from drivers.profiles import PointSpec
 from drivers.settings import BusConfig
 from edge_agent.control import MethodError
-from edge_agent.services import bus_target
+from edge_agent.status_report import bus_target
 
 if TYPE_CHECKING:
     from edge_agent.agent import Agent

@@ -20,7 +20,7 @@ from edge_agent.records import AlarmTransition
 
 
 class PollCounters(Protocol):
-    """What the poller counts per device (edge_agent.poller.DeviceCounters)."""
+    """What the poller counts per device (see edge_agent.services.Counters)."""
 
     polls: int
     failed_polls: int
@@ -62,12 +62,14 @@ def bus_entry(
     }
 
 
-def device_state(device: DeviceConfig, counters: PollCounters) -> str:
+def device_state(device: DeviceConfig, counters: PollCounters, online: bool = True) -> str:
     if not device.enabled:
         return "disabled"
     if counters.polls == 0:
         return "starting"
-    return "failing" if counters.consecutive_failures else "ok"
+    if not counters.consecutive_failures:
+        return "ok"
+    return "failing" if online else "offline"
 
 
 def device_entry(
@@ -75,17 +77,20 @@ def device_entry(
     counters: PollCounters,
     reason: str | None,
     last_good: Sequence[tuple[str, float, str, int]],
+    *,
+    online: bool = True,
 ) -> dict[str, Any]:
     """One `devices[]` item. `reason`: why the last poll failed (None if it did not);
-    `last_good`: (point, value, unit, ts_ms) of each point's last good reading."""
-    state = device_state(device, counters)
+    `last_good`: (point, value, unit, ts_ms) of each point's last good reading;
+    `online` False once the device has failed enough polls to count as offline."""
+    state = device_state(device, counters, online)
     return {
         "name": device.name,
         "bus": device.bus,
         "unit": device.unit,
         "profile": device.profile,
         "state": state,
-        "reason": reason if state == "failing" else None,
+        "reason": reason if state in ("failing", "offline") else None,
         "consecutive_failures": counters.consecutive_failures,
         "polls": counters.polls,
         "failed_polls": counters.failed_polls,
@@ -123,7 +128,7 @@ def summary_line(status: Mapping[str, Any]) -> str:
     devices = [d for d in status.get("devices") or [] if d.get("state") != "disabled"]
     ok = sum(1 for d in devices if d.get("state") == "ok")
     line = f"{ok}/{len(devices)} devices ok"
-    failing = [d for d in devices if d.get("state") == "failing"]
+    failing = [d for d in devices if d.get("state") in ("failing", "offline")]
     if failing:
         shown = ", ".join(f"{d.get('name')}: {d.get('reason')}" for d in failing[:3])
         more = f", +{len(failing) - 3} more" if len(failing) > 3 else ""
