@@ -15,6 +15,7 @@ from typing import Self
 
 from drivers.base import Bus, Table
 from drivers.errors import DeviceException
+from drivers.profiles import Profile
 from drivers.settings import BusConfig, ModbusRtuBusConfig
 
 # Bits per character on an RTU line: start + 8 data + parity or second stop + stop.
@@ -75,6 +76,29 @@ class BusLine:
                 self.busy_s += self._last_end - start
             return result
 
+    async def read_line(self, unit: int, profile: Profile) -> str:
+        """The current line of an ASCII sensor, when the transport is a serial line."""
+        reader = getattr(self.inner, "read_line", None)
+        if reader is None:
+            raise DeviceException(
+                1, f"bus {self.name}: profile {profile.id} needs a serial-line bus"
+            )
+        async with self._lock:
+            wait_s = self._last_end + self.inter_frame_delay_s - time.monotonic()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            start = time.monotonic()
+            try:
+                line: str = await reader(unit, profile)
+                return line
+            except BaseException:
+                self.failures += 1
+                raise
+            finally:
+                self._last_end = time.monotonic()
+                self.transactions += 1
+                self.busy_s += self._last_end - start
+
     async def read_identification(
         self, unit: int, read_code: int = 1, object_id: int = 0
     ) -> tuple[dict[int, bytes], int]:
@@ -97,7 +121,11 @@ def open_bus(cfg: BusConfig) -> BusLine:
     """The bus a `[[buses]]` entry describes, not yet open: use it with `async with`."""
     from drivers.modbus import ModbusBus  # keeps pymodbus out of pure imports
 
+    inner: Bus
     if cfg.kind == "serial-line":
-        raise ValueError(f"bus {cfg.name}: serial-line buses are not supported yet")
-    inner: Bus = ModbusBus(cfg)
+        from drivers.serial_line import SerialLineBus
+
+        inner = SerialLineBus(cfg)
+    else:
+        inner = ModbusBus(cfg)
     return BusLine(inner, max(cfg.inter_frame_delay_s, min_frame_gap_s(cfg)))
