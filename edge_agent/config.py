@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     model_validator,
@@ -46,6 +47,8 @@ class GatewaySection(_Model):
     rules: list[str] = Field(default_factory=list)
     profiles: list[str] = Field(default_factory=list)
     mode: TopicWord = "normal"
+    # Where the CLI reaches the running daemon; unset: $RUNTIME_DIRECTORY, else data_dir.
+    control_socket: Path | None = None
 
 
 class TlsConfig(_Model):
@@ -58,6 +61,19 @@ class TlsConfig(_Model):
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together (mutual TLS needs both)")
         return self
+
+
+CommandName = Literal["ping", "ack", "reload", "mode", "read", "diag"]
+
+
+class CommandsConfig(_Model):
+    """[mqtt.commands]: which commands run, and how they must be signed."""
+
+    # Read-only commands by default; ack, mode and reload change the gateway's state.
+    allow: tuple[CommandName, ...] = ("ping", "read", "diag")
+    hmac_key_file: Path | None = None  # when set, every command must carry a valid `sig`
+    max_skew_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    max_bytes: Annotated[int, Field(ge=64, le=1_048_576)] = 4096
 
 
 class MqttConfig(_Model):
@@ -74,15 +90,27 @@ class MqttConfig(_Model):
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     telemetry_qos: Literal[0, 1] = 1
     max_inflight: Annotated[int, Field(ge=1, le=1000)] = 20
+    health_interval_s: Annotated[float, Field(ge=1, le=86400)] = 60.0
+    commands: CommandsConfig = CommandsConfig()
 
-    def password(self) -> SecretStr | None:
-        """The broker password, read from its file or environment variable, never inline."""
+    def password(self, base_dir: Path = Path(".")) -> SecretStr | None:
+        """The broker password, read from its file or environment variable, never inline.
+        A relative `password_file` is relative to `base_dir` (the config file's folder)."""
         if self.password_file is not None:
-            return SecretStr(self.password_file.read_text().strip())
+            return SecretStr((base_dir / self.password_file).read_text().strip())
         if self.password_env is not None:
             value = os.environ.get(self.password_env)
             return SecretStr(value) if value is not None else None
         return None
+
+
+class BufferConfig(_Model):
+    """[buffer]: the store-and-forward database (buffer.db in data_dir)."""
+
+    max_mb: Annotated[float, Field(gt=0)] = 512.0  # oldest telemetry is dropped beyond this
+    retention_days: Annotated[float, Field(ge=0)] = 7.0  # delivered readings kept this long
+    commit_interval_s: Annotated[float, Field(ge=0, le=60)] = 1.0  # readings batch commits
+    max_message_kb: Annotated[int, Field(ge=1, le=65536)] = 128  # one backlog message
 
 
 class DeviceConfig(_Model):
@@ -98,11 +126,16 @@ class DeviceConfig(_Model):
 class GatewayConfig(_Model):
     gateway: GatewaySection
     mqtt: MqttConfig = MqttConfig()
+    buffer: BufferConfig = BufferConfig()
     buses: list[BusConfig] = Field(default_factory=list)
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     # Where the file was read from: relative paths in it resolve against this folder.
-    base_dir: Path = Field(default=Path("."), exclude=True)
+    _base_dir: Path = PrivateAttr(default=Path("."))
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
 
     @property
     def root_topic(self) -> str:
@@ -198,8 +231,7 @@ def cross_check(cfg: GatewayConfig, file: str, profile_ids: set[str] | None) -> 
                 Problem(
                     file,
                     f"devices[{i}].profile",
-                    f"unknown firmware profile {d.profile!r} "
-                    "(see `edge-agent profiles list`)",
+                    f"unknown firmware profile {d.profile!r} (see `edge-agent profiles list`)",
                 )
             )
     return problems
@@ -213,9 +245,10 @@ def load_config(path: Path | str, *, check_files: bool = True) -> GatewayConfig:
     raw = read_toml(path)
     file = str(path)
     try:
-        cfg = GatewayConfig.model_validate({**raw, "base_dir": path.parent.resolve()})
+        cfg = GatewayConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(problems_from_validation(file, err)) from err
+    cfg._base_dir = path.parent.resolve()
 
     problems: list[Problem] = []
     profile_ids: set[str] | None = None

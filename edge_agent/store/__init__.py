@@ -1,0 +1,6 @@
+"""Store-and-forward buffer: readings, alarms and the outbox in one SQLite file."""
+
+from edge_agent.store.outbox import OutboxRow
+from edge_agent.store.store import Recovery, Store, StoreError
+
+__all__ = ["OutboxRow", "Recovery", "Store", "StoreError"]

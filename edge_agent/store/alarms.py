@@ -1,0 +1,72 @@
+"""The alarms table: every transition of every alarm, and which alarms are active."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from edge_agent.records import AlarmState, AlarmTransition
+from edge_agent.uplink.payloads import finite
+
+_COLUMNS = 'alarm_id, ts_ms, device, point, rule, kind, level, state, value, "limit", unit, eta_s'
+
+
+def insert(conn: sqlite3.Connection, transitions: Sequence[AlarmTransition]) -> None:
+    conn.executemany(
+        f"INSERT INTO alarms({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                t.alarm_id,
+                t.ts_ms,
+                t.device,
+                t.point,
+                t.rule,
+                t.kind,
+                t.level,
+                str(t.state),
+                finite(t.value),
+                finite(t.limit),
+                t.unit,
+                t.eta_s,
+            )
+            for t in transitions
+        ],
+    )
+
+
+def _row(r: Any) -> AlarmTransition:
+    (alarm_id, ts_ms, device, point, rule, kind, level, state, value, limit, unit, eta_s) = r
+    return AlarmTransition(
+        alarm_id=str(alarm_id),
+        ts_ms=int(ts_ms),
+        device=str(device),
+        point=str(point),
+        rule=str(rule),
+        kind=str(kind),
+        level=int(level),
+        state=AlarmState(state),
+        value=float("nan") if value is None else float(value),
+        limit=float("nan") if limit is None else float(limit),
+        unit=str(unit),
+        eta_s=None if eta_s is None else float(eta_s),
+    )
+
+
+def active(conn: sqlite3.Connection) -> list[AlarmTransition]:
+    """The latest transition of every alarm that has not cleared, oldest alarm first."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM alarms WHERE id IN "
+        "(SELECT max(id) FROM alarms GROUP BY alarm_id) AND state != 'cleared' ORDER BY id"
+    ).fetchall()
+    return [_row(r) for r in rows]
+
+
+def prune_cleared(conn: sqlite3.Connection, before_ts_ms: int) -> int:
+    """Forget alarms that cleared before the cutoff (every transition of them)."""
+    cur = conn.execute(
+        "DELETE FROM alarms WHERE alarm_id IN (SELECT alarm_id FROM alarms "
+        "WHERE state = 'cleared' AND ts_ms < ?)",
+        (before_ts_ms,),
+    )
+    return cur.rowcount

@@ -1,0 +1,83 @@
+"""Versioned schema. `PRAGMA user_version` records the last migration applied.
+
+Add a migration by appending to MIGRATIONS; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from edge_agent.store.db import transaction
+
+MIGRATIONS: list[str] = [
+    # 1: readings (local history), alarms (every transition), outbox (what is owed to
+    # the platform), meta (counters that must outlive any row: next seq, drops).
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    CREATE TABLE readings (
+        id      INTEGER PRIMARY KEY,
+        ts_ms   INTEGER NOT NULL,
+        device  TEXT NOT NULL,
+        point   TEXT NOT NULL,
+        value   REAL,
+        quality TEXT NOT NULL,
+        reason  TEXT
+    );
+    CREATE INDEX readings_ts ON readings(ts_ms);
+    CREATE TABLE alarms (
+        id       INTEGER PRIMARY KEY,
+        alarm_id TEXT NOT NULL,
+        ts_ms    INTEGER NOT NULL,
+        device   TEXT NOT NULL,
+        point    TEXT NOT NULL,
+        rule     TEXT NOT NULL,
+        kind     TEXT NOT NULL,
+        level    INTEGER NOT NULL,
+        state    TEXT NOT NULL,
+        value    REAL,
+        "limit"  REAL,
+        unit     TEXT NOT NULL,
+        eta_s    REAL
+    );
+    CREATE INDEX alarms_by_alarm ON alarms(alarm_id, id);
+    CREATE TABLE outbox (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq         INTEGER UNIQUE,
+        kind        TEXT NOT NULL CHECK (kind IN ('alarm', 'telemetry')),
+        gateway     TEXT NOT NULL,
+        device      TEXT NOT NULL,
+        point       TEXT,
+        n           INTEGER NOT NULL,
+        reading_lo  INTEGER,
+        body        TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX outbox_unsealed ON outbox(kind, device, id) WHERE seq IS NULL;
+    INSERT INTO meta(key, value) VALUES ('next_seq', 1), ('dropped_messages', 0),
+        ('dropped_readings', 0);
+    """,
+]
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every migration newer than the file; returns the resulting version."""
+    version = schema_version(conn)
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"buffer schema version {version} is newer than this edge-agent "
+            f"(knows up to {len(MIGRATIONS)}); upgrade edge-agent"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        with transaction(conn):
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={number}")
+    return len(MIGRATIONS)

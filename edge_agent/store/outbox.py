@@ -1,0 +1,152 @@
+"""The outbox: every message owed to the platform, until the broker acknowledges it.
+
+A row is born *open* (seq NULL) and is *sealed* just before its first publish: it
+gets the next `seq` and its body is frozen. Sealing takes alarms before telemetry
+(alarm-first delivery out of a backlog) and joins the open telemetry rows of one
+device into one message up to a size bound, so a long outage drains in few, large
+messages. Sealed rows are published in `seq` order and deleted on PUBACK; after a
+reconnect or restart they are resent as they are, so a duplicate repeats its `seq`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from edge_agent.store import seq as counters
+
+Kind = Literal["alarm", "telemetry"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One sealed message. `body` is the alarm event JSON (without seq) or, for
+    telemetry, the JSON fragment of its readings (see uplink.payloads)."""
+
+    seq: int
+    kind: Kind
+    gateway: str
+    device: str
+    point: str | None
+    n: int
+    body: str
+
+
+def add_telemetry(
+    conn: sqlite3.Connection,
+    *,
+    gateway: str,
+    device: str,
+    fragment: str,
+    n: int,
+    reading_lo: int,
+    created_ms: int,
+) -> None:
+    conn.execute(
+        "INSERT INTO outbox(kind, gateway, device, n, reading_lo, body, created_ms) "
+        "VALUES ('telemetry', ?, ?, ?, ?, ?, ?)",
+        (gateway, device, n, reading_lo, fragment, created_ms),
+    )
+
+
+def add_alarm(
+    conn: sqlite3.Connection, *, gateway: str, device: str, point: str, body: str, created_ms: int
+) -> None:
+    conn.execute(
+        "INSERT INTO outbox(kind, gateway, device, point, n, body, created_ms) "
+        "VALUES ('alarm', ?, ?, ?, 1, ?, ?)",
+        (gateway, device, point, body, created_ms),
+    )
+
+
+def sealed(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[OutboxRow]:
+    rows = conn.execute(
+        "SELECT seq, kind, gateway, device, point, n, body FROM outbox "
+        "WHERE seq > ? ORDER BY seq LIMIT ?",
+        (after_seq, limit),
+    ).fetchall()
+    return [OutboxRow(*r) for r in rows]
+
+
+def seal(conn: sqlite3.Connection, limit: int, max_body_bytes: int) -> int:
+    """Seal up to `limit` open messages (the caller's transaction). Returns how many."""
+    seq = counters.next_seq(conn)
+    count = 0
+    alarms = conn.execute(
+        "SELECT id FROM outbox WHERE seq IS NULL AND kind = 'alarm' ORDER BY id LIMIT ?",
+        (limit,),
+    ).fetchall()
+    for (row_id,) in alarms:
+        conn.execute("UPDATE outbox SET seq = ? WHERE id = ?", (seq, row_id))
+        seq += 1
+        count += 1
+    while count < limit:
+        head = conn.execute(
+            "SELECT device FROM outbox WHERE seq IS NULL AND kind = 'telemetry' ORDER BY id LIMIT 1"
+        ).fetchone()
+        if head is None:
+            break
+        _seal_device(conn, head[0], seq, max_body_bytes)
+        seq += 1
+        count += 1
+    counters.set_next_seq(conn, seq)
+    return count
+
+
+def _seal_device(conn: sqlite3.Connection, device: str, seq: int, max_body_bytes: int) -> None:
+    """Join the oldest open telemetry rows of one device into its head row, and seal it."""
+    ids: list[int] = []
+    bodies: list[str] = []
+    n_total = 0
+    lo: int | None = None
+    size = 0
+    cur = conn.execute(
+        "SELECT id, n, reading_lo, body FROM outbox "
+        "WHERE seq IS NULL AND kind = 'telemetry' AND device = ? ORDER BY id",
+        (device,),
+    )
+    for row_id, n, reading_lo, body in cur:
+        if ids and size + len(body) + 1 > max_body_bytes:
+            break
+        ids.append(row_id)
+        bodies.append(body)
+        n_total += n
+        lo = reading_lo if lo is None else min(lo, reading_lo)
+        size += len(body) + 1
+    cur.close()
+    head, rest = ids[0], ids[1:]
+    if rest:
+        conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in rest])
+        conn.execute(
+            "UPDATE outbox SET seq = ?, n = ?, reading_lo = ?, body = ? WHERE id = ?",
+            (seq, n_total, lo, ",".join(bodies), head),
+        )
+    else:
+        conn.execute("UPDATE outbox SET seq = ? WHERE id = ?", (seq, head))
+
+
+def delete(conn: sqlite3.Connection, seqs: Iterable[int]) -> int:
+    cur = conn.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+    return cur.rowcount
+
+
+def depth(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows and readings still owed, by kind."""
+    out = {"alarm": 0, "telemetry": 0, "readings": 0}
+    for kind, rows, n in conn.execute("SELECT kind, count(*), sum(n) FROM outbox GROUP BY kind"):
+        out[kind] = int(rows)
+        if kind == "telemetry":
+            out["readings"] = int(n or 0)
+    return out
+
+
+def drop_oldest_telemetry(conn: sqlite3.Connection, rows: int) -> tuple[int, int]:
+    """Drop up to `rows` of the oldest open telemetry rows; returns (rows, readings)."""
+    victims = conn.execute(
+        "SELECT id, n FROM outbox WHERE seq IS NULL AND kind = 'telemetry' ORDER BY id LIMIT ?",
+        (rows,),
+    ).fetchall()
+    conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i, _ in victims])
+    return len(victims), sum(int(n) for _, n in victims)

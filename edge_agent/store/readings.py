@@ -1,0 +1,44 @@
+"""The readings table: local history of every value, good or bad."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from edge_agent.records import Reading
+from edge_agent.uplink.payloads import finite
+
+
+def insert(conn: sqlite3.Connection, readings: Sequence[Reading]) -> int:
+    """Insert in order with consecutive ids; returns the first id (the caller's transaction).
+
+    Explicit ids make a poll's readings one contiguous id range, which the outbox keeps
+    (`reading_lo`) to know which history rows are still owed to the platform.
+    """
+    first = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM readings").fetchone()[0])
+    conn.executemany(
+        "INSERT INTO readings(id, ts_ms, device, point, value, quality, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (first + i, r.ts_ms, r.device, r.point, finite(r.value), str(r.quality), r.reason)
+            for i, r in enumerate(readings)
+        ],
+    )
+    return first
+
+
+def prune(conn: sqlite3.Connection, *, before_ts_ms: int | None, limit: int) -> int:
+    """Delete delivered readings, oldest first; `before_ts_ms=None` ignores their age.
+
+    A reading is delivered when no telemetry row still owes it: every id below the
+    smallest `reading_lo` in the outbox. Returns how many rows went.
+    """
+    owed = conn.execute("SELECT min(reading_lo) FROM outbox WHERE kind = 'telemetry'").fetchone()[0]
+    bound = owed if owed is not None else 1 << 62
+    age = "" if before_ts_ms is None else " AND ts_ms < :ts"
+    cur = conn.execute(
+        "DELETE FROM readings WHERE id IN (SELECT id FROM readings "
+        f"WHERE id < :bound{age} ORDER BY id LIMIT :limit)",
+        {"bound": bound, "ts": before_ts_ms, "limit": limit},
+    )
+    return cur.rowcount

@@ -1,0 +1,1 @@
+"""The MQTT API: topics, payloads, the connection, and the outbox drain."""

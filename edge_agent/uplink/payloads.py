@@ -1,0 +1,135 @@
+"""Payload shapes of the MQTT API (PRODUCT.md "MQTT API") and their two encodings.
+
+JSON and msgpack carry the same schema. Non-finite numbers become null (JSON has no
+NaN). Telemetry readings are kept in the store as a pre-encoded JSON fragment (the
+elements of the `readings` array joined by commas) so that many poll cycles can be
+joined into one message without decoding them again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import msgpack
+
+from edge_agent.records import AlarmTransition, Quality, Reading
+
+PayloadFormat = Literal["json", "msgpack"]
+Json = dict[str, Any]
+
+
+def finite(x: float | None) -> float | None:
+    """NaN and ±inf have no JSON form: they travel as null."""
+    if x is None or not math.isfinite(x):
+        return None
+    return float(x)
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON; refuses NaN so a stray one fails loudly in tests."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+def reading_element(r: Reading) -> Json:
+    out: Json = {"ts": r.ts_ms, "point": r.point, "value": finite(r.value)}
+    out["quality"] = str(r.quality)
+    if r.quality is not Quality.GOOD:
+        out["reason"] = r.reason or "unknown"
+    return out
+
+
+def readings_fragment(readings: Iterable[Reading]) -> str:
+    """`{...},{...}`: the inside of the readings array, ready to concatenate."""
+    return ",".join(dumps(reading_element(r)) for r in readings)
+
+
+def alarm_event(t: AlarmTransition, gateway: str) -> Json:
+    """Every field of an alarm event except `seq`, which the outbox row supplies."""
+    out: Json = {
+        "id": t.alarm_id,
+        "ts": t.ts_ms,
+        "gateway": gateway,
+        "device": t.device,
+        "point": t.point,
+        "rule": t.rule,
+        "kind": t.kind,
+        "level": t.level,
+        "state": str(t.state),
+        "value": finite(t.value),
+        "limit": finite(t.limit),
+        "unit": t.unit,
+    }
+    if t.eta_s is not None:
+        out["eta_s"] = finite(t.eta_s)
+    return out
+
+
+def status(state: Literal["online", "offline"], ts_ms: int, version: str) -> Json:
+    return {"state": state, "ts": ts_ms, "version": version}
+
+
+def alarms_snapshot(active: Sequence[AlarmTransition], gateway: str, ts_ms: int) -> Json:
+    """The retained `alarms` topic: the latest transition of every active alarm, no seq."""
+    return {
+        "ts": ts_ms,
+        "gateway": gateway,
+        "alarms": [alarm_event(t, gateway) for t in active],
+    }
+
+
+def health(
+    *,
+    gateway: str,
+    ts_ms: int,
+    uptime_s: float,
+    buffer: Mapping[str, Any],
+    buses: Mapping[str, Mapping[str, Any]] | None = None,
+    devices: Mapping[str, Mapping[str, Any]] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Json:
+    out: Json = {
+        "ts": ts_ms,
+        "gateway": gateway,
+        "uptime_s": round(uptime_s, 3),
+        "buffer": dict(buffer),
+        "buses": {k: dict(v) for k, v in (buses or {}).items()},
+        "devices": {k: dict(v) for k, v in (devices or {}).items()},
+    }
+    if extra:
+        out.update(extra)
+    return out
+
+
+class Encoder:
+    """Turns payload dicts into bytes in the configured format."""
+
+    def __init__(self, fmt: PayloadFormat = "json") -> None:
+        self.fmt: PayloadFormat = fmt
+
+    def encode(self, obj: Json) -> bytes:
+        if self.fmt == "json":
+            return dumps(obj).encode()
+        return bytes(msgpack.packb(obj, use_bin_type=True))
+
+    def telemetry(self, seq: int, gateway: str, device: str, fragment: str) -> bytes:
+        """A telemetry message from a stored readings fragment, without re-encoding JSON."""
+        if self.fmt == "json":
+            head = dumps({"seq": seq, "gateway": gateway, "device": device})
+            return f'{head[:-1]},"readings":[{fragment}]}}'.encode()
+        readings = json.loads(f"[{fragment}]")
+        return self.encode({"seq": seq, "gateway": gateway, "device": device, "readings": readings})
+
+    def alarm(self, seq: int, stored: str) -> bytes:
+        """An alarm event from its stored JSON (all fields but seq)."""
+        event = json.loads(stored)
+        return self.encode({"seq": seq, **event})
+
+
+def decode(data: bytes, fmt: PayloadFormat = "json") -> Any:
+    """The inverse of Encoder.encode (tests, the CLI's `tail`)."""
+    if fmt == "json":
+        return json.loads(data)
+    return msgpack.unpackb(data, raw=False)
