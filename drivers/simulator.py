@@ -97,7 +97,7 @@ class SimulatedDevice:
         self.exception_code: int | None = None
         self.delay_s = 0.0
         self.frame_fault: FrameFault | None = None
-        self.requests = 0  # read requests answered or not, for tests
+        self.requests = 0  # requests that reached this unit, answered or not
         self._memory: dict[Table, dict[int, int]] = {t: {} for t in _TABLES}
         self._mapped: dict[Table, set[int]] = {t: set() for t in _TABLES}
         for p in profile.points:
@@ -185,6 +185,8 @@ class _SimContext(ModbusServerContext):
 
     def _device(self, device_id: int) -> SimulatedDevice:
         dev = self.sims.get(device_id)
+        if dev is not None:
+            dev.requests += 1
         if dev is None or dev.silent:
             # With ignore_missing_devices the server then sends nothing, as an absent
             # or dead unit on a real line does.
@@ -195,7 +197,6 @@ class _SimContext(ModbusServerContext):
         self, device_id: int, func_code: int, address: int, count: int = 1
     ) -> list[int] | list[bool] | ExcCodes:
         dev = self._device(device_id)
-        dev.requests += 1
         if dev.delay_s:
             await asyncio.sleep(dev.delay_s)
         table = _FC_TABLE.get(func_code)
