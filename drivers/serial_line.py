@@ -80,7 +80,7 @@ class SerialLineBus:
         try:
             self._open()
         except BusClosed as err:
-            log.warning("bus not reachable at start bus=%s reason=%s", self.name, err)
+            log.debug("bus not reachable at start bus=%s reason=%s", self.name, err)
         return self
 
     async def __aexit__(
