@@ -47,6 +47,15 @@ class BusLine:
         # Poll deadlines missed because the line was too busy (pollers add to it).
         self.overruns = 0
 
+    def stats(self) -> dict[str, float | int]:
+        """Counters for the `health` message: transactions, failures, busy time, overruns."""
+        return {
+            "transactions": self.transactions,
+            "failures": self.failures,
+            "busy_s": round(self.busy_s, 3),
+            "overruns": self.overruns,
+        }
+
     async def __aenter__(self) -> Self:
         await self.inner.__aenter__()
         return self
