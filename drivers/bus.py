@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Self
 
 from drivers.base import Bus, Table
-from drivers.errors import DeviceException
+from drivers.errors import BusTimeout, DeviceException
 from drivers.profiles import Profile
 from drivers.settings import BusConfig, ModbusRtuBusConfig
 
@@ -46,12 +46,14 @@ class BusLine:
         self.busy_s = 0.0
         # Poll deadlines missed because the line was too busy (pollers add to it).
         self.overruns = 0
+        self.timeouts = 0
 
     def stats(self) -> dict[str, float | int]:
         """Counters for the `health` message: transactions, failures, busy time, overruns."""
         return {
             "transactions": self.transactions,
             "failures": self.failures,
+            "timeouts": self.timeouts,
             "busy_s": round(self.busy_s, 3),
             "overruns": self.overruns,
         }
@@ -76,8 +78,10 @@ class BusLine:
             start = time.monotonic()
             try:
                 result = await self.inner.read(unit, table, address, count)
-            except BaseException:
+            except BaseException as err:
                 self.failures += 1
+                if isinstance(err, BusTimeout):
+                    self.timeouts += 1
                 raise
             finally:
                 self._last_end = time.monotonic()
@@ -100,8 +104,10 @@ class BusLine:
             try:
                 line: str = await reader(unit, profile)
                 return line
-            except BaseException:
+            except BaseException as err:
                 self.failures += 1
+                if isinstance(err, BusTimeout):
+                    self.timeouts += 1
                 raise
             finally:
                 self._last_end = time.monotonic()

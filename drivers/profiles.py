@@ -29,7 +29,9 @@ from drivers.errors import ProfileError
 log = logging.getLogger(__name__)
 
 ProfileId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
-PointName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)]
+PointName = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", min_length=1, max_length=64)
+]
 Quantity = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Address = Annotated[int, Field(ge=0, le=65535)]
 UnitId = Annotated[int, Field(ge=0, le=247)]
