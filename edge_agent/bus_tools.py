@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from drivers.base import Bus
 from drivers.bus import BusLine, open_bus
 from drivers.decode import decode_point, interpretations
-from drivers.errors import DeviceException, DriverError
-from drivers.identify import identify
+from drivers.errors import BusClosed, DeviceException, DriverError
+from drivers.identify import scan_units
 from drivers.profiles import PointSpec
 from drivers.settings import BusConfig
 from edge_agent.control import MethodError
@@ -125,7 +124,7 @@ async def read_registers(agent: Agent, params: Json) -> Json:
     return out
 
 
-async def scan_units(agent: Agent, params: Json) -> AsyncGenerator[Json, None]:
+async def scan_bus(agent: Agent, params: Json) -> AsyncGenerator[Json, None]:
     units = params.get("units", list(range(1, 248)))
     if (
         not isinstance(units, list)
@@ -141,33 +140,20 @@ async def scan_units(agent: Agent, params: Json) -> AsyncGenerator[Json, None]:
     found: list[Json] = []
     started = time.monotonic()
     async with _bus_for(agent, params) as (bus, name, target):
-        for n, unit in enumerate(units, 1):
-            entry = await _probe(bus, unit, table, address)
-            if entry is not None:
-                entry["device"] = by_unit.get((name, unit))
-                if params.get("identify"):
-                    ident = await identify(bus, unit, agent.profiles)
-                    entry["identity"] = dict(ident.objects) or None
-                    entry["candidates"] = [c.profile_id for c in ident.candidates]
-                found.append(entry)
-            answer = None if entry is None else entry["answer"]
-            yield {"unit": unit, "done": n, "total": len(units), "answer": answer}
+        probes = scan_units(
+            bus, units, table=table, address=address,
+            identify_unit=bool(params.get("identify")), profiles=agent.profiles,
+        )  # fmt: skip
+        n = 0
+        try:
+            async for probe in probes:
+                n += 1
+                if probe.answer is not None:
+                    found.append({**probe.as_dict(), "device": by_unit.get((name, probe.unit))})
+                yield {"unit": probe.unit, "done": n, "total": len(units), "answer": probe.answer}
+        except BusClosed as err:
+            raise MethodError(f"bus {name} ({target}) is not open: {err}") from err
     yield {
         "bus": name, "target": target, "scanned": len(units),
         "elapsed_s": round(time.monotonic() - started, 2), "found": found,
-    }  # fmt: skip
-
-
-async def _probe(bus: Bus, unit: int, table: Any, address: int) -> Json | None:
-    started = time.monotonic()
-    try:
-        words = await bus.read(unit, table, address, 1)
-        answer: Json = {"answer": "registers", "registers": words, "exception_code": None}
-    except DeviceException as err:
-        answer = {"answer": "exception", "registers": None, "exception_code": err.code}
-    except DriverError:
-        return None
-    return {
-        "unit": unit, **answer, "identity": None,
-        "latency_ms": round(1000 * (time.monotonic() - started), 1),
     }  # fmt: skip

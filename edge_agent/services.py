@@ -126,9 +126,9 @@ class Services:
         return await read_registers(self.agent, params)
 
     async def scan(self, params: Json) -> AsyncGenerator[Json, None]:
-        from edge_agent.bus_tools import scan_units
+        from edge_agent.bus_tools import scan_bus
 
-        async for item in scan_units(self.agent, params):
+        async for item in scan_bus(self.agent, params):
             yield item
 
     # -- MQTT commands ------------------------------------------------------------------

@@ -90,7 +90,11 @@ class Site:
     def events(self, device: str, point: str) -> list[dict[str, Any]]:
         return self.platform.of(f"alarm/{device}/{point}")
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    async def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        # In a thread: the simulated devices share this test's event loop.
+        return await asyncio.to_thread(self._cli, *args)
+
+    def _cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "edge_agent", *args, "-c", str(self.config)],
             capture_output=True,
@@ -177,7 +181,7 @@ async def test_silent_device_raises_offline_alarm_and_others_keep_polling(
         # The healthy device on the same bus keeps its rate (0.2 s; at least half of it).
         assert readings_of(s, "lv-301") - before >= 5
 
-        status = s.cli("status", "--json")
+        status = await s.cli("status", "--json")
         assert status.returncode == 0, status.stderr
         st = json.loads(status.stdout)
         dev = {d["name"]: d for d in st["devices"]}
@@ -185,7 +189,7 @@ async def test_silent_device_raises_offline_alarm_and_others_keep_polling(
         assert dev["pt-101"]["reason"] == "timeout"
         assert dev["lv-301"]["state"] == "ok"
         assert any(a["rule"] == "offline" for a in st["alarms"])
-        human = s.cli("status")
+        human = await s.cli("status")
         assert human.returncode == 0
         assert "pt-101" in human.stdout
         assert "timeout" in human.stdout
@@ -301,3 +305,64 @@ async def test_systemd_ready_watchdog_and_stopping(tmp_path: Path, broker: Broke
     assert any("READY=1" in m for m in got)
     assert sum("WATCHDOG=1" in m for m in got) >= 3
     assert any("STOPPING=1" in m for m in got)
+
+
+async def test_cli_reads_scans_tails_and_exports_through_the_running_agent(
+    tmp_path: Path, broker: Broker
+) -> None:
+    async with site(tmp_path, broker) as s:
+        s.pressure.value = 0.15
+        await s.platform.wait_for(lambda: bool(s.events("pt-101", "pressure")), 20)
+
+        r = await s.cli("read", "pt-101/pressure", "--json")
+        assert r.returncode == 0, r.stderr
+        read = json.loads(r.stdout)
+        assert read["value"] == pytest.approx(0.15, abs=1e-6)
+        assert len(read["registers"]) == 2
+        assert read["interpretations"]["float32 ABCD"] == pytest.approx(0.15, abs=1e-6)
+
+        r = await s.cli("read", "--bus", "plant", "--unit", "3", "--address", "0", "--json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["registers"] == [500]  # 0.5 m at 1 mm per count
+
+        r = await s.cli("read", "--bus", "plant", "--unit", "9", "--address", "0")
+        assert r.returncode == 1
+        assert r.stderr.count("\n") == 1  # one line: which bus, unit, register, why
+        assert "plant unit 9" in r.stderr
+
+        r = await s.cli("scan", "--bus", "plant", "--units", "1-4", "--json")
+        assert r.returncode == 0, r.stderr
+        scan = json.loads(r.stdout)
+        found = {f["unit"]: f for f in scan["found"]}
+        assert set(found) == {1, 3}
+        assert found[1]["device"] == "pt-101"
+
+        r = await s.cli("alarms", "--json")
+        assert r.returncode == 0, r.stderr
+        assert [a["rule"] for a in json.loads(r.stdout)["active"]] == ["test.pressure.low"]
+
+        r = await s.cli("tail", "pt-101/*", "--count", "3", "--json")
+        assert r.returncode == 0, r.stderr
+        items = [json.loads(line) for line in r.stdout.splitlines()]
+        assert len(items) == 3
+        assert all(i["device"] == "pt-101" for i in items)
+
+        await asyncio.sleep(1.5)  # readings are committed at most once a second
+        r = await s.cli("buffer", "export", "--format", "jsonl", "--points", "lv-301/*")
+        assert r.returncode == 0, r.stderr
+        rows = [json.loads(line) for line in r.stdout.splitlines()]
+        assert rows
+        assert {row["point"] for row in rows} == {"level"}
+
+
+def test_cli_without_a_running_agent_says_so_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "gateway.toml").write_text(
+        gateway_toml(tmp_path / "data", 1883, devices=[], buses=[], rules=["gas"])
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "status", "-c", str(tmp_path / "gateway.toml")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1
+    assert "no agent running" in r.stderr
