@@ -152,7 +152,6 @@ class Uplink:
 
     def _up(self) -> None:
         self.counters["connects"] += 1
-        self.connected.set()
         where = f"{self.cfg.mqtt.host}:{self.cfg.mqtt.port}"
         if self._down_since is not None:
             log.info(
@@ -182,6 +181,7 @@ class Uplink:
         await link.publish(self.topics.status, self._status("online"), qos=1, retain=True)
         await self._publish_snapshot(link)
         await link.subscribe(self.topics.commands, qos=1)
+        self.connected.set()  # announced, snapshot out, listening for commands
         await _first_of(
             self._drain(link),
             self._listen(link),
