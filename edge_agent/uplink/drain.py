@@ -107,6 +107,12 @@ class Uplink:
                         await self._session(link)
                 except LinkError as err:
                     self._lost(err)
+                except Exception as err:  # a store failure or a bug: retry, never crash
+                    if self._down_since is None:
+                        log.exception("uplink session failed reason=%s", err)
+                        self._down_since = t_mono()
+                    self.counters["connect_failures"] += 1
+                    self.last_error = f"{type(err).__name__}: {err}"
                 finally:
                     self.connected.clear()
                 if self._stopping.is_set():
