@@ -9,13 +9,13 @@ class DriverError(Exception):
     reason = "driver error"
 
 
-class BusTimeout(DriverError):
+class BusTimeout(DriverError):  # noqa: N818 - names fixed by docs/architecture.md
     """No (complete) answer in time, or the link is down: the transport channel."""
 
     reason = "timeout"
 
 
-class DeviceException(DriverError):
+class DeviceException(DriverError):  # noqa: N818 - names fixed by docs/architecture.md
     """The device answered with a Modbus exception response: the device channel."""
 
     def __init__(self, code: int, message: str) -> None:
@@ -30,7 +30,7 @@ class FrameError(DriverError):
     reason = "frame error"
 
 
-class BusClosed(DriverError):
+class BusClosed(DriverError):  # noqa: N818 - names fixed by docs/architecture.md
     """The bus is not open (port gone, connection refused)."""
 
     reason = "bus closed"
@@ -41,4 +41,6 @@ class ProfileError(Exception):
 
     def __init__(self, problems: list[tuple[str, str, str]]) -> None:
         self.problems = problems
-        super().__init__("\n".join(f"{f}: {loc}: {m}" if loc else f"{f}: {m}" for f, loc, m in problems))
+        super().__init__(
+            "\n".join(f"{f}: {loc}: {m}" if loc else f"{f}: {m}" for f, loc, m in problems)
+        )

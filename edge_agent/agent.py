@@ -86,6 +86,7 @@ class Agent:
         self.depth_at_stop = 0
         self.points = point_metas(self.cfg, self.profiles)
         self.engine = Engine(self.ruleset, self.points, mode=self.cfg.gateway.mode)
+        self._index = {m.key: self.engine.index(m.key) for m in self.points}
         self.cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store.open(self.cfg.data_dir / "buffer.db")
         self.engine.restore(self.store.active_alarms())
@@ -125,7 +126,8 @@ class Agent:
                         t.cancel()
                     await self.queue.join()  # everything polled is stored before we stop
                     detect.cancel()
-                    await self.uplink.stop()
+                    self.store.flush()
+                    await self.uplink.stop(timeout_s=self.uplink.stop_drain_s + 3)
                     uplink.cancel()
             finally:
                 self.depth_at_stop = self.store.depth()
@@ -168,15 +170,14 @@ class Agent:
         return transitions
 
     def detect(self, poll: DevicePoll) -> list[AlarmTransition]:
-        rows = [(self.engine.index(r.key), r) for r in poll.readings]
-        rows = [(i, r) for i, r in rows if i >= 0]
+        rows = [(self._index[r.key], r) for r in poll.readings if r.key in self._index]
         if not rows:
             return []
         idx = np.array([i for i, _ in rows], dtype=np.int64)
         ts = np.array([r.ts_ms for _, r in rows], dtype=np.int64)
         val = np.array([r.value for _, r in rows], dtype=np.float64)
         good = np.array([r.usable for _, r in rows], dtype=np.int8)
-        return self.engine.process(idx, ts, val, good)
+        return self.engine.process_batch(idx, ts, val, good)
 
 
 async def run_agent(cfg_path: Path, on_alarm: AlarmHook | None = None) -> None:

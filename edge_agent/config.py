@@ -47,6 +47,8 @@ class GatewaySection(_Model):
     rules: list[str] = Field(default_factory=list)
     profiles: list[str] = Field(default_factory=list)
     mode: TopicWord = "normal"
+    # Where the CLI reaches the running daemon; unset: $RUNTIME_DIRECTORY, else data_dir.
+    control_socket: Path | None = None
 
 
 class TlsConfig(_Model):
@@ -91,10 +93,11 @@ class MqttConfig(_Model):
     health_interval_s: Annotated[float, Field(ge=1, le=86400)] = 60.0
     commands: CommandsConfig = CommandsConfig()
 
-    def password(self) -> SecretStr | None:
-        """The broker password, read from its file or environment variable, never inline."""
+    def password(self, base_dir: Path = Path(".")) -> SecretStr | None:
+        """The broker password, read from its file or environment variable, never inline.
+        A relative `password_file` is relative to `base_dir` (the config file's folder)."""
         if self.password_file is not None:
-            return SecretStr(self.password_file.read_text().strip())
+            return SecretStr((base_dir / self.password_file).read_text().strip())
         if self.password_env is not None:
             value = os.environ.get(self.password_env)
             return SecretStr(value) if value is not None else None
@@ -228,8 +231,7 @@ def cross_check(cfg: GatewayConfig, file: str, profile_ids: set[str] | None) -> 
                 Problem(
                     file,
                     f"devices[{i}].profile",
-                    f"unknown firmware profile {d.profile!r} "
-                    "(see `edge-agent profiles list`)",
+                    f"unknown firmware profile {d.profile!r} (see `edge-agent profiles list`)",
                 )
             )
     return problems

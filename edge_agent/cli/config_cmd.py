@@ -8,7 +8,8 @@ import sys
 from typing import Any
 
 from edge_agent.cli.output import print_json
-from edge_agent.config import ConfigError, GatewayConfig, load_config
+from edge_agent.config import GatewayConfig
+from edge_agent.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -43,7 +44,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from edge_agent.agent import load_everything
 
     try:
-        cfg, profiles, ruleset = load_everything(args.config)
+        cfg, _profiles, ruleset = load_everything(args.config)
     except ConfigError as err:
         if args.json:
             print_json({"ok": False, "problems": [p.__dict__ for p in err.problems]})

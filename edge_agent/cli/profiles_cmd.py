@@ -62,7 +62,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         (p.id, p.manufacturer, p.model, len(p.points)) for p in sorted(profiles.values(), key=_id)
     ]
     if args.json:
-        print_json([dict(zip(("id", "manufacturer", "model", "points"), r, strict=True)) for r in rows])
+        print_json(
+            [dict(zip(("id", "manufacturer", "model", "points"), r, strict=True)) for r in rows]
+        )
     else:
         print_table(rows, ("id", "manufacturer", "model", "points"))
     return 0
@@ -85,12 +87,32 @@ def cmd_show(args: argparse.Namespace) -> int:
     sys.stdout.write(f"{prof.id}: {prof.manufacturer} {prof.model}\nsource: {prof.source}\n\n")
     print_table(
         [
-            (pt.name, pt.quantity, pt.unit, pt.table, pt.address, pt.type, pt.byte_order,
-             pt.scale, pt.offset, pt.range)
+            (
+                pt.name,
+                pt.quantity,
+                pt.unit,
+                pt.table,
+                pt.address,
+                pt.type,
+                pt.byte_order,
+                pt.scale,
+                pt.offset,
+                pt.range,
+            )
             for pt in prof.points
         ],
-        ("point", "quantity", "unit", "table", "address", "type", "order", "scale", "offset",
-         "range"),
+        (
+            "point",
+            "quantity",
+            "unit",
+            "table",
+            "address",
+            "type",
+            "order",
+            "scale",
+            "offset",
+            "range",
+        ),
     )
     return 0
 

@@ -38,10 +38,9 @@ def register(sub: Any) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from edge_agent.cli.root import UsageError
     from rules.errors import RuleError
     from rules.spec import RuleSet, load_rules
-
-    from edge_agent.cli.root import UsageError
 
     if not args.files and args.config is None:
         raise UsageError("give rule files or pack names, or -c CONFIG")
@@ -59,7 +58,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print_json({"ok": False, "problems": [p.__dict__ for p in problems]})
             return 1
         raise ConfigError(problems) from err
-    rules = [{"id": r.id, "kind": r.kind} for r in ruleset.rules]
+    rules = [{"id": r.id, "kind": str(getattr(r, "kind", "?"))} for r in ruleset.rules]
     if args.json:
         print_json({"ok": True, "rules": rules})
     else:

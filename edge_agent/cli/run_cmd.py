@@ -54,8 +54,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge_agent.demo import parse_hostport, run_demo
+    from edge_agent.logs import setup_logging
 
     broker = parse_hostport(args.mqtt) if args.mqtt else None
+    if args.log_level == "info":
+        # The demo prints alarms itself; the log then only shows warnings and errors.
+        setup_logging("warning", args.log_format)
     if args.duration <= 0:
         from edge_agent.cli.root import UsageError
 

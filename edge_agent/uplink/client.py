@@ -240,3 +240,25 @@ def _before_tcp(msg: str) -> bool:
 def _looks_like_tls(msg: str) -> bool:
     text = msg.lower()
     return any(w in text for w in ("ssl", "certificate", "tls", "handshake", "wrong version"))
+
+
+async def watch(
+    host: str, port: int, topic_filter: str, *, retry_s: float = 1.0
+) -> AsyncIterator[tuple[str, Any]]:
+    """Subscribe as a platform would and yield (topic, decoded JSON payload), reconnecting
+    while the broker is away. For the demo and diagnostics, not the agent's own link."""
+    import json
+
+    while True:
+        try:
+            async with aiomqtt.Client(host, port, logger=log) as client:
+                await client.subscribe(topic_filter, qos=1)
+                async for msg in client.messages:
+                    raw = msg.payload
+                    text = raw.decode() if isinstance(raw, bytes | bytearray) else str(raw)
+                    try:
+                        yield msg.topic.value, json.loads(text)
+                    except ValueError:
+                        yield msg.topic.value, text
+        except aiomqtt.MqttError:
+            await asyncio.sleep(retry_s)

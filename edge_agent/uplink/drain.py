@@ -53,6 +53,7 @@ class Uplink:
         health_interval_s: float | None = None,
         backoff_min_s: float = 0.5,
         backoff_max_s: float = 60.0,
+        stop_drain_s: float = 3.0,
         version: str = __version__,
         maintain_store: bool = True,
     ) -> None:
@@ -74,6 +75,7 @@ class Uplink:
         self.maintain_store = maintain_store
         self.backoff_min_s = backoff_min_s
         self.backoff_max_s = backoff_max_s
+        self.stop_drain_s = stop_drain_s
         self.version = version
         self.batch = max(64, cfg.mqtt.max_inflight * 4)
         self.connected = asyncio.Event()
@@ -218,8 +220,14 @@ class Uplink:
             finally:
                 window.release()
 
+        stop_by: float | None = None
         try:
-            while not self._stopping.is_set() and not failure:
+            while not failure:
+                if self._stopping.is_set():
+                    # A clean stop first drains what is owed, within a deadline.
+                    stop_by = stop_by or t_mono() + self.stop_drain_s
+                    if t_mono() >= stop_by:
+                        break
                 self._wake.clear()
                 rows = self.store.pending(self.batch, after_seq=cursor)
                 for row in rows:
@@ -232,6 +240,11 @@ class Uplink:
                     task.add_done_callback(tasks.discard)
                     cursor = row.seq
                 if await self._settle(link, acked) or rows:
+                    continue
+                if self._stopping.is_set():
+                    if not tasks:
+                        break
+                    await asyncio.sleep(0.01)
                     continue
                 timeout = 0.05 if tasks else None
                 await _wait_event(self._wake, self._stopping, timeout_s=timeout)

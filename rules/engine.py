@@ -1,0 +1,283 @@
+"""The rule engine: runs the kernels over samples and turns level changes into alarm transitions.
+
+    engine = Engine(load_rules(["water"], base), points, mode="normal")
+    transitions = engine.process(engine.index("pt-101/pressure"), ts_ms, 0.12, 1)
+    transitions += engine.tick(now_ms)          # every few seconds: stale, composite expiry
+
+Samples go to every sample kind's table (one kernel call per kind per
+batch); their level changes become transitions (rules.alarms) and are fed,
+in time order, to the composite table. `restore` resumes the store's active
+alarms after a restart, same ids, no duplicate raise; `reload` builds a new
+engine for new rules and carries over the state of unchanged bindings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from rules.alarms import AlarmBook, Key
+from rules.compile import Binding, Csr, bind_rules, in_mode
+from rules.errors import RuleError
+from rules.events import AlarmState, AlarmTransition, PointMeta
+from rules.spec import CompositeRule, RuleBase, RuleSet
+from rules.tables import SAMPLE_TABLES, CompositeTable, KindTable
+
+# (ts_ms, kind, binding, new level, value, limit, eta_s) of one kernel output
+Change = tuple[int, str, int, int, float, float, float | None]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Engine:
+    """All bindings of a rule set over a fixed list of points, with their alarms."""
+
+    def __init__(self, ruleset: RuleSet, points: Sequence[PointMeta], mode: str = "normal") -> None:
+        self.ruleset = ruleset
+        self.points: tuple[PointMeta, ...] = tuple(points)
+        self._index = {p.key: i for i, p in enumerate(self.points)}
+        if len(self._index) != len(self.points):
+            dup = sorted(k for k, c in Counter(p.key for p in self.points).items() if c > 1)
+            raise RuleError([("<points>", "", f"duplicate point keys: {dup}")])
+        self.tables: dict[str, KindTable] = {
+            kind: SAMPLE_TABLES[kind](bindings, self.points)
+            for kind, bindings in bind_rules(ruleset, self.points).items()
+        }
+        composites = [r for r in ruleset.rules if isinstance(r, CompositeRule) and r.enabled]
+        self.composite = CompositeTable(composites, self.tables, self.points)
+        self.book = AlarmBook()
+        self.mode = mode
+        self._build_mode_index()
+
+    def _all_tables(self) -> dict[str, KindTable]:
+        return {**self.tables, "composite": self.composite}
+
+    def _build_mode_index(self) -> None:
+        n = len(self.points)
+        self._csr = {k: Csr.build(t.bindings, n, self.mode) for k, t in self.tables.items()}
+        self._enabled = {
+            k: np.array([in_mode(bd.rule, self.mode) for bd in t.bindings], dtype=np.int8)
+            for k, t in self._all_tables().items()
+        }
+
+    # -- lookup ---------------------------------------------------------------------------------
+
+    def index(self, key: str) -> int:
+        """The point index of `device/point` (raises KeyError when unknown)."""
+        return self._index[key]
+
+    def binding(self, kind: str, b: int) -> Binding:
+        return self._all_tables()[kind].bindings[b]
+
+    def bindings(self) -> list[tuple[str, Binding]]:
+        """Every (kind, binding), for `rules check` style listings."""
+        return [(k, bd) for k, t in self._all_tables().items() for bd in t.bindings]
+
+    # -- samples and time -----------------------------------------------------------------------
+
+    def process(self, point_idx: int, ts_ms: int, value: float, good: int) -> list[AlarmTransition]:
+        """One sample of one point; `good` is 1 for usable quality, 0 for bad."""
+        return self.process_batch(
+            np.array([point_idx], dtype=np.int64),
+            np.array([ts_ms], dtype=np.int64),
+            np.array([value], dtype=np.float64),
+            np.array([good], dtype=np.int8),
+        )
+
+    def process_batch(
+        self, point_idx: np.ndarray, ts_ms: np.ndarray, value: np.ndarray, good: np.ndarray
+    ) -> list[AlarmTransition]:
+        """Samples in time order (int64, int64, float64, int8 columns); transitions likewise."""
+        changes: list[Change] = []
+        for kind, table in self.tables.items():
+            bind, sample = self._csr[kind].expand(point_idx)
+            if bind.shape[0] == 0:
+                continue
+            ts = np.ascontiguousarray(ts_ms[sample])
+            val = np.ascontiguousarray(value[sample])
+            level, limit, eta = table.run(bind, ts, val, np.ascontiguousarray(good[sample]))
+            for i in np.flatnonzero(level >= 0):
+                e = None if eta is None else float(eta[i])
+                changes.append(
+                    (int(ts[i]), kind, int(bind[i]), int(level[i]), float(val[i]),
+                     float(limit[i]), e)
+                )  # fmt: skip
+        return self._apply(changes)
+
+    def tick(self, ts_ms: int) -> list[AlarmTransition]:
+        """Time passes: stale points are raised, composite windows expire. Call every few s."""
+        now = ts_ms
+        changes: list[Change] = []
+        for kind, table in self.tables.items():
+            level = table.tick(now, self._enabled[kind])
+            if level is None:
+                continue
+            after_ms = getattr(table, "after_ms", None)
+            for b in np.flatnonzero(level >= 0):
+                lim = float(after_ms[b]) / 1000.0 if after_ms is not None else float("nan")
+                changes.append((ts_ms, kind, int(b), int(level[b]), float("nan"), lim, None))
+        out = self._apply(changes)
+        level = self.composite.tick(now, self._enabled["composite"])
+        assert level is not None
+        for b in np.flatnonzero(level >= 0):
+            out.append(self._transition("composite", int(b), int(level[b]), ts_ms,
+                                        float("nan"), float("nan"), None))  # fmt: skip
+        return out
+
+    def _apply(self, changes: list[Change]) -> list[AlarmTransition]:
+        changes.sort(key=lambda c: c[0])  # stable: kinds keep their order within one ts
+        out = [self._transition(k, b, lv, t, v, lim, e) for t, k, b, lv, v, lim, e in changes]
+        return out + self._couple(changes)
+
+    def _couple(self, changes: Sequence[Change]) -> list[AlarmTransition]:
+        """Feed member level changes to the composite bindings they fill."""
+        route, enabled = self.composite.route, self._enabled["composite"]
+        events = [
+            (t, cb, s, lv, v)
+            for t, k, b, lv, v, _, _ in changes
+            for cb, s in route.get((k, b), ())
+            if enabled[cb]
+        ]
+        if not events:
+            return []
+        ev = np.array([(cb, s, t, lv) for t, cb, s, lv, _ in events], dtype=np.int64)
+        level = self.composite.feed(
+            np.ascontiguousarray(ev[:, 0]), np.ascontiguousarray(ev[:, 1]),
+            np.ascontiguousarray(ev[:, 2]), ev[:, 3].astype(np.int8),
+        )  # fmt: skip
+        out = []
+        for i in np.flatnonzero(level >= 0):
+            t, cb, _, _, v = events[i]
+            window_s = float(self.composite.window_ms[cb]) / 1000.0
+            out.append(self._transition("composite", cb, int(level[i]), t, v, window_s, None))
+        return out
+
+    def _transition(
+        self, kind: str, b: int, level: int, ts_ms: int, value: float, limit: float,
+        eta_s: float | None,
+    ) -> AlarmTransition:  # fmt: skip
+        table = self.composite if kind == "composite" else self.tables[kind]
+        meta = self.points[table.point_of(b)]
+        return self.book.change(
+            (kind, b), table.bindings[b].rule.id, meta, level, ts_ms, value, limit, eta_s
+        )
+
+    # -- alarms ---------------------------------------------------------------------------------
+
+    def active(self) -> list[AlarmTransition]:
+        """The latest transition of every active alarm (state `acked` once acknowledged)."""
+        return self.book.active()
+
+    def ack(self, alarm_id: str, ts_ms: int) -> AlarmTransition | None:
+        """Acknowledge an active alarm; None when no active alarm has this id."""
+        return self.book.ack(alarm_id, ts_ms)
+
+    def _where(self) -> dict[tuple[str, str], Key]:
+        """(rule id, point key) → (kind, binding); a composite answers for every slot point."""
+        where = {
+            (t.bindings[b].rule.id, self.points[t.bindings[b].point_idx].key): (kind, b)
+            for kind, t in self.tables.items()
+            for b in range(t.n)
+        }
+        comp = self.composite
+        for cb in range(comp.n):
+            for p in comp.slot_point[cb]:
+                if p >= 0:
+                    where[(comp.bindings[cb].rule.id, self.points[p].key)] = ("composite", cb)
+        return where
+
+    def restore(self, active: Iterable[AlarmTransition]) -> list[AlarmTransition]:
+        """Resume alarms stored before a restart, same ids, no duplicate raise.
+
+        Returns `cleared` transitions for stored alarms whose rule or point no
+        longer exists (or does not run in this mode), so the store can close them.
+        """
+        where = self._where()
+        orphans: list[AlarmTransition] = []
+        for tr in active:
+            key = where.get((tr.rule, f"{tr.device}/{tr.point}"))
+            table = self._all_tables()[key[0]] if key else None
+            if (
+                key is None or table is None or key in self.book.alarms
+                or not 1 <= tr.level <= 4 or not in_mode(table.bindings[key[1]].rule, self.mode)
+            ):  # fmt: skip
+                orphans.append(replace(tr, state=AlarmState.CLEARED))
+                continue
+            table.restore(key[1], tr.level, tr.ts_ms)
+            if key[0] == "composite":
+                self.composite.alarm_point[key[1]] = self._index[f"{tr.device}/{tr.point}"]
+            self.book.resume(key, tr)
+        return orphans
+
+    def reload(
+        self, ruleset: RuleSet, ts_ms: int | None = None
+    ) -> tuple[Engine, list[AlarmTransition]]:
+        """A new engine for `ruleset` over the same points and mode, for an atomic swap.
+
+        Bindings whose effective rule is unchanged keep their kernel state and
+        their alarms (same ids); alarms of bindings that changed or vanished
+        come back as `cleared` transitions (a changed rule re-raises if its
+        condition still holds).
+        """
+        ts = now_ms() if ts_ms is None else ts_ms
+        new = Engine(ruleset, self.points, self.mode)
+        theirs = {
+            (kind, t.bindings[b].rule.id, t.bindings[b].point_idx): (t, b)
+            for kind, t in self._all_tables().items()
+            for b in range(t.n)
+        }
+        carried: set[Key] = set()
+        for kind, t in new._all_tables().items():
+            for b, bd in enumerate(t.bindings):
+                old = theirs.get((kind, bd.rule.id, bd.point_idx))
+                if old is None or old[0].bindings[old[1]].rule != bd.rule:
+                    continue
+                if kind == "composite" and not self._same_members(ruleset, bd.rule):
+                    continue
+                t.adopt(b, old[0], old[1])
+                alarm = self.book.alarms.get((kind, old[1]))
+                if alarm is not None:
+                    new.book.resume((kind, b), replace(alarm.last, state=AlarmState.ACKED)
+                                    if alarm.acked else alarm.last)  # fmt: skip
+                    carried.add((kind, old[1]))
+        cleared = [
+            replace(a.last, ts_ms=ts, state=AlarmState.CLEARED)
+            for key, a in self.book.alarms.items()
+            if key not in carried
+        ]
+        return new, cleared
+
+    def _same_members(self, ruleset: RuleSet, rule: RuleBase) -> bool:
+        """Are a composite's member rules (and their overrides) the same in both rule sets?"""
+        members = set(getattr(rule, "of", ()))
+
+        def defs(rs: RuleSet) -> tuple[list[RuleBase], list[object]]:
+            rules = [r for r in rs.rules if r.id in members]
+            return rules, [o.override for o in rs.overrides if o.override.rule in members]
+
+        return defs(self.ruleset) == defs(ruleset)
+
+    # -- modes ----------------------------------------------------------------------------------
+
+    def set_mode(self, mode: str, ts_ms: int | None = None) -> list[AlarmTransition]:
+        """Switch the operating mode; alarms of rules that do not run in it are cleared."""
+        ts = now_ms() if ts_ms is None else ts_ms
+        self.mode = mode
+        self._build_mode_index()
+        out: list[AlarmTransition] = []
+        for kind, table in self._all_tables().items():
+            for b, bd in enumerate(table.bindings):
+                if in_mode(bd.rule, mode):
+                    continue
+                alarm = self.book.alarms.get((kind, b))
+                if alarm is not None:
+                    out.append(self._transition(kind, b, 0, ts, alarm.last.value,
+                                                alarm.last.limit, None))  # fmt: skip
+                table.reset(b)
+        return out

@@ -1,0 +1,134 @@
+"""Trend: least-squares slope over a window W and the predicted time to reach a limit.
+
+Maths. For the samples (t_j, x_j) in [t - W, t], with t_j in seconds relative
+to a per-binding reference t_ref, keep the running sums
+S0 = n, S1 = sum t, S2 = sum t^2, Sx = sum x, Stx = sum t*x. Then
+
+    slope = (S0*Stx - S1*Sx) / (S0*S2 - S1^2),  intercept = (Sx - slope*S1) / S0,
+    x_hat = intercept + slope * t_now
+
+and with sign s = +1 (limit above) or -1 (below), gap = s*(limit - x_hat),
+eta_s = max(gap, 0) / (s*slope) when s*slope > min_slope (heading for the
+limit), else no prediction. The alarm holds while eta_s < horizon_s (and at
+least min_n samples are in the window); it clears after off_ms without.
+A new sample adds to the sums and expired ones (kept in a ring of cap slots)
+are subtracted: O(1) amortized. t_ref is re-centred on the oldest sample,
+with the sums recomputed from the ring, when the window empties or t - t_ref
+exceeds 8 W, so S2 never grows enough to cancel. A full ring drops its oldest
+sample (the window is then shorter than W). NaN or bad quality skips the sample.
+
+State (per binding b): buf_ts[b, cap] int64, buf_x[b, cap] float64, head[b],
+count[b] int64, t_ref[b] int64, sums[b, 5] float64 (S0, S1, S2, Sx, Stx),
+active[b] int8, clear_since[b] int64.
+Parameters: sign[b] int8, limit[b], horizon_s[b], min_slope[b] (units/s)
+float64, window_ms[b], min_n[b], off_ms[b] int64, level[b] int8.
+Outputs as rules.kernels.threshold plus out_eta[m] float64 (eta_s at a raise,
+NaN otherwise). Reference: rules.reference.trend.step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def step(
+    sign: np.ndarray,
+    limit: np.ndarray,
+    horizon_s: np.ndarray,
+    min_slope: np.ndarray,
+    window_ms: np.ndarray,
+    min_n: np.ndarray,
+    off_ms: np.ndarray,
+    level: np.ndarray,
+    buf_ts: np.ndarray,
+    buf_x: np.ndarray,
+    head: np.ndarray,
+    count: np.ndarray,
+    t_ref: np.ndarray,
+    sums: np.ndarray,
+    active: np.ndarray,
+    clear_since: np.ndarray,
+    bind: np.ndarray,
+    ts: np.ndarray,
+    value: np.ndarray,
+    good: np.ndarray,
+    out_level: np.ndarray,
+    out_limit: np.ndarray,
+    out_eta: np.ndarray,
+) -> int:
+    cap = buf_ts.shape[1]
+    n_changed = 0
+    for i in range(bind.shape[0]):
+        out_level[i] = -1
+        out_limit[i] = np.nan
+        out_eta[i] = np.nan
+        x = value[i]
+        if good[i] == 0 or np.isnan(x):
+            continue
+        b = bind[i]
+        t = ts[i]
+        # expire old samples, and make room in a full ring
+        while count[b] > 0 and (buf_ts[b, head[b]] < t - window_ms[b] or count[b] == cap):
+            h = head[b]
+            tj = (buf_ts[b, h] - t_ref[b]) / 1000.0
+            xj = buf_x[b, h]
+            sums[b, 0] -= 1.0
+            sums[b, 1] -= tj
+            sums[b, 2] -= tj * tj
+            sums[b, 3] -= xj
+            sums[b, 4] -= tj * xj
+            head[b] = (h + 1) % cap
+            count[b] -= 1
+        # re-centre: fresh sums from the ring, relative to its oldest sample (or this one)
+        if count[b] == 0 or t - t_ref[b] > 8 * window_ms[b]:
+            t_ref[b] = buf_ts[b, head[b]] if count[b] > 0 else t
+            for k in range(5):
+                sums[b, k] = 0.0
+            for k in range(count[b]):
+                p = (head[b] + k) % cap
+                tj = (buf_ts[b, p] - t_ref[b]) / 1000.0
+                sums[b, 0] += 1.0
+                sums[b, 1] += tj
+                sums[b, 2] += tj * tj
+                sums[b, 3] += buf_x[b, p]
+                sums[b, 4] += tj * buf_x[b, p]
+        pos = (head[b] + count[b]) % cap
+        buf_ts[b, pos] = t
+        buf_x[b, pos] = x
+        count[b] += 1
+        tn = (t - t_ref[b]) / 1000.0
+        sums[b, 0] += 1.0
+        sums[b, 1] += tn
+        sums[b, 2] += tn * tn
+        sums[b, 3] += x
+        sums[b, 4] += tn * x
+        eta = np.nan
+        if count[b] >= min_n[b]:
+            s0 = sums[b, 0]
+            den = s0 * sums[b, 2] - sums[b, 1] * sums[b, 1]
+            if den > 1e-9 * s0 * s0:
+                slope = (s0 * sums[b, 4] - sums[b, 1] * sums[b, 3]) / den
+                x_hat = (sums[b, 3] - slope * sums[b, 1]) / s0 + slope * tn
+                toward = sign[b] * slope
+                if toward > min_slope[b] and toward > 0.0:
+                    gap = sign[b] * (limit[b] - x_hat)
+                    eta = max(gap, 0.0) / toward
+        new = active[b]
+        if eta < horizon_s[b]:
+            clear_since[b] = -1
+            new = level[b]
+        elif active[b] > 0:
+            if clear_since[b] < 0:
+                clear_since[b] = t
+            if t - clear_since[b] >= off_ms[b]:
+                new = 0
+                clear_since[b] = -1
+        if new != active[b]:
+            active[b] = new
+            out_level[i] = new
+            out_limit[i] = limit[b]
+            out_eta[i] = eta if new > 0 else np.nan
+            n_changed += 1
+    return n_changed

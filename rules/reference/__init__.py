@@ -1,0 +1,1 @@
+"""Plain-Python references of the kernels: same module names, same signatures, same results."""

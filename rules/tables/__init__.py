@@ -1,0 +1,25 @@
+"""Per-kind tables (parameter and state columns) and the registry the engine builds from."""
+
+from __future__ import annotations
+
+from rules.tables.base import KindTable
+from rules.tables.composite import CompositeTable
+from rules.tables.samples import (
+    DriftTable,
+    FlatlineTable,
+    RangeTable,
+    RateTable,
+    StaleTable,
+    ThresholdTable,
+    TrendTable,
+)
+
+SAMPLE_TABLES: dict[str, type[KindTable]] = {
+    t.kind: t
+    for t in (
+        ThresholdTable, RateTable, TrendTable, FlatlineTable, RangeTable, DriftTable, StaleTable
+    )
+}  # fmt: skip
+TABLES: dict[str, type[KindTable]] = {**SAMPLE_TABLES, "composite": CompositeTable}
+
+__all__ = ["SAMPLE_TABLES", "TABLES", "CompositeTable", "KindTable"]

@@ -1,0 +1,246 @@
+"""Tables of the kinds that look at one point's samples: threshold, rate, trend, flatline,
+range, drift, stale."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rules.compile import Binding, tag_number
+from rules.events import PointMeta
+from rules.kernels import drift, flatline, rate, stale, threshold, trend
+from rules.kernels import range as range_
+from rules.spec import ThresholdRule
+from rules.tables.base import KindTable, Outputs, ms
+
+RING = 128  # ring slots per binding for the window kinds (rate, trend)
+
+
+def _ref(rule: Any, meta: PointMeta, value: float) -> float:
+    """A limit with the rule's `relative_to` tag applied."""
+    if getattr(rule, "relative_to", None) is None:
+        return value
+    ref = tag_number(meta, rule.relative_to)
+    assert ref is not None  # selection binds only points that carry the tag
+    return ref + value if rule.relative == "offset" else ref * value
+
+
+class ThresholdTable(KindTable):
+    kind = "threshold"
+    step = staticmethod(threshold.step)
+    example: ClassVar[dict[str, Any]] = {
+        "kind": "threshold", "direction": "above", "levels": [{"level": 2, "limit": 1.0}],
+    }  # fmt: skip
+
+    def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
+        super().__init__(bindings, points)
+        n = self.n
+        self.limits = np.full((n, 4), np.nan)
+        self.on_ms = np.zeros((n, 4), dtype=np.int64)
+        for b, bd in enumerate(self.bindings):
+            r = bd.rule
+            assert isinstance(r, ThresholdRule)
+            for lv in r.levels:
+                self.limits[b, lv.level - 1] = _ref(r, points[bd.point_idx], lv.limit)
+                self.on_ms[b, lv.level - 1] = ms(
+                    r.on_delay_s if lv.on_delay_s is None else lv.on_delay_s
+                )
+        self.direction = self.column(lambda r, _: 1 if r.direction == "above" else -1, np.int8)
+        self.hyst = self.column(lambda r, _: r.hysteresis, np.float64)
+        self.off_ms = self.column(lambda r, _: ms(r.off_delay_s), np.int64)
+        self.since = self.state("since", (4,), np.int64, -1)
+        self.below_since = self.state("below_since", (), np.int64, -1)
+
+    def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
+        lvl, lim, _ = out = self.outputs(bind.shape[0])
+        self.step(
+            self.limits, self.direction, self.hyst, self.on_ms, self.off_ms,
+            self.active, self.since, self.below_since, bind, ts, value, good, lvl, lim,
+        )  # fmt: skip
+        return out
+
+
+class RateTable(KindTable):
+    kind = "rate"
+    step = staticmethod(rate.step)
+    example: ClassVar[dict[str, Any]] = {
+        "kind": "rate", "direction": "falling", "delta": 0.1, "window_s": 60,
+    }  # fmt: skip
+
+    def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
+        super().__init__(bindings, points)
+        self.sign = self.column(lambda r, _: 1 if r.direction == "rising" else -1, np.int8)
+        self.delta = self.column(lambda r, _: r.delta, np.float64)
+        self.window_ms = self.column(lambda r, _: ms(r.window_s), np.int64)
+        self.level = self.column(lambda r, _: r.level, np.int8)
+        self.off_ms = self.column(lambda r, _: ms(r.off_delay_s), np.int64)
+        self.buf_ts = self.state("buf_ts", (RING,), np.int64, 0)
+        self.buf_y = self.state("buf_y", (RING,), np.float64, 0.0)
+        self.head = self.state("head", (), np.int64, 0)
+        self.count = self.state("count", (), np.int64, 0)
+        self.clear_since = self.state("clear_since", (), np.int64, -1)
+
+    def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
+        lvl, lim, _ = out = self.outputs(bind.shape[0])
+        self.step(
+            self.sign, self.delta, self.window_ms, self.level, self.off_ms,
+            self.buf_ts, self.buf_y, self.head, self.count, self.active, self.clear_since,
+            bind, ts, value, good, lvl, lim,
+        )  # fmt: skip
+        return out
+
+
+class TrendTable(KindTable):
+    kind = "trend"
+    step = staticmethod(trend.step)
+    example: ClassVar[dict[str, Any]] = {
+        "kind": "trend", "direction": "above", "limit": 1.0, "window_s": 60, "horizon_s": 600,
+    }  # fmt: skip
+
+    def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
+        super().__init__(bindings, points)
+        self.sign = self.column(lambda r, _: 1 if r.direction == "above" else -1, np.int8)
+        self.limit = self.column(lambda r, p: _ref(r, p, r.limit), np.float64)
+        self.horizon_s = self.column(lambda r, _: r.horizon_s, np.float64)
+        self.min_slope = self.column(lambda r, _: r.min_slope_per_h / 3600.0, np.float64)
+        self.window_ms = self.column(lambda r, _: ms(r.window_s), np.int64)
+        self.min_n = self.column(lambda r, _: r.min_samples, np.int64)
+        self.off_ms = self.column(lambda r, _: ms(r.off_delay_s), np.int64)
+        self.level = self.column(lambda r, _: r.level, np.int8)
+        self.buf_ts = self.state("buf_ts", (RING,), np.int64, 0)
+        self.buf_x = self.state("buf_x", (RING,), np.float64, 0.0)
+        self.head = self.state("head", (), np.int64, 0)
+        self.count = self.state("count", (), np.int64, 0)
+        self.t_ref = self.state("t_ref", (), np.int64, 0)
+        self.sums = self.state("sums", (5,), np.float64, 0.0)
+        self.clear_since = self.state("clear_since", (), np.int64, -1)
+
+    def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
+        lvl, lim, eta = out = self.outputs(bind.shape[0], eta=True)
+        assert eta is not None
+        self.step(
+            self.sign, self.limit, self.horizon_s, self.min_slope, self.window_ms, self.min_n,
+            self.off_ms, self.level, self.buf_ts, self.buf_x, self.head, self.count, self.t_ref,
+            self.sums, self.active, self.clear_since, bind, ts, value, good, lvl, lim, eta,
+        )  # fmt: skip
+        return out
+
+
+class FlatlineTable(KindTable):
+    kind = "flatline"
+    step = staticmethod(flatline.step)
+    example: ClassVar[dict[str, Any]] = {"kind": "flatline", "epsilon": 0.001, "duration_s": 60}
+
+    def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
+        super().__init__(bindings, points)
+        self.eps = self.column(lambda r, _: r.epsilon, np.float64)
+
+        def floor(r: Any, p: PointMeta) -> float:
+            ok = r.except_floor and math.isfinite(p.range_lo)
+            return p.range_lo + r.epsilon if ok else -math.inf
+
+        self.floor = self.column(floor, np.float64)
+        self.dur_ms = self.column(lambda r, _: ms(r.duration_s), np.int64)
+        self.level = self.column(lambda r, _: r.level, np.int8)
+        self.run_lo = self.state("run_lo", (), np.float64, 0.0)
+        self.run_hi = self.state("run_hi", (), np.float64, 0.0)
+        self.run_start = self.state("run_start", (), np.int64, -1)
+
+    def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
+        lvl, lim, _ = out = self.outputs(bind.shape[0])
+        self.step(
+            self.eps, self.floor, self.dur_ms, self.level, self.run_lo, self.run_hi,
+            self.run_start, self.active, bind, ts, value, good, lvl, lim,
+        )  # fmt: skip
+        return out
+
+
+class RangeTable(KindTable):
+    kind = "range"
+    step = staticmethod(range_.step)
+    example: ClassVar[dict[str, Any]] = {"kind": "range"}
+
+    def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
+        super().__init__(bindings, points)
+
+        def span(p: PointMeta) -> float:
+            s = p.range_hi - p.range_lo
+            return s if math.isfinite(s) else 0.0
+
+        self.lo = self.column(lambda r, p: p.range_lo - r.margin * span(p), np.float64)
+        self.hi = self.column(lambda r, p: p.range_hi + r.margin * span(p), np.float64)
+        self.count_n = self.column(lambda r, _: r.count, np.int64)
+        self.level = self.column(lambda r, _: r.level, np.int8)
+        self.n_out = self.state("n_out", (), np.int64, 0)
+
+    def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
+        lvl, lim, _ = out = self.outputs(bind.shape[0])
+        self.step(
+            self.lo, self.hi, self.count_n, self.level, self.n_out, self.active,
+            bind, ts, value, good, lvl, lim,
+        )  # fmt: skip
+        return out
+
+
+class DriftTable(KindTable):
+    kind = "drift"
+    step = staticmethod(drift.step)
+    example: ClassVar[dict[str, Any]] = {"kind": "drift", "warmup": 2}
+
+    def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
+        super().__init__(bindings, points)
+        self.k = self.column(lambda r, _: r.k_sigma, np.float64)
+        self.h = self.column(lambda r, _: r.h_sigma, np.float64)
+        self.tau_s = self.column(lambda r, _: r.tau_s, np.float64)
+        self.sigma_min = self.column(lambda r, _: r.sigma_min, np.float64)
+        self.warmup = self.column(lambda r, _: r.warmup, np.int64)
+        self.hold_ms = self.column(lambda r, _: ms(r.hold_s), np.int64)
+        self.level = self.column(lambda r, _: r.level, np.int8)
+        self.n_seen = self.state("n_seen", (), np.int64, 0)
+        self.mean = self.state("mean", (), np.float64, 0.0)
+        self.var = self.state("var", (), np.float64, 0.0)
+        self.s_hi = self.state("s_hi", (), np.float64, 0.0)
+        self.s_lo = self.state("s_lo", (), np.float64, 0.0)
+        self.last_ts = self.state("last_ts", (), np.int64, 0)
+        self.last_cross = self.state("last_cross", (), np.int64, 0)
+
+    def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
+        lvl, lim, _ = out = self.outputs(bind.shape[0])
+        self.step(
+            self.k, self.h, self.tau_s, self.sigma_min, self.warmup, self.hold_ms, self.level,
+            self.n_seen, self.mean, self.var, self.s_hi, self.s_lo, self.last_ts,
+            self.last_cross, self.active, bind, ts, value, good, lvl, lim,
+        )  # fmt: skip
+        return out
+
+    def restore(self, b: int, level: int, ts_ms: int) -> None:
+        super().restore(b, level, ts_ms)
+        self.last_cross[b] = ts_ms  # the hold runs from the alarm's last known crossing
+
+
+class StaleTable(KindTable):
+    kind = "stale"
+    step = staticmethod(stale.step)
+    tick_fn = staticmethod(stale.tick)
+    example: ClassVar[dict[str, Any]] = {"kind": "stale", "after_s": 1}
+
+    def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
+        super().__init__(bindings, points)
+        self.after_ms = self.column(lambda r, _: ms(r.after_s), np.int64)
+        self.level = self.column(lambda r, _: r.level, np.int8)
+        self.last_good = self.state("last_good", (), np.int64, -1)
+
+    def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
+        lvl, lim, _ = out = self.outputs(bind.shape[0])
+        self.step(
+            self.after_ms, self.level, self.last_good, self.active, bind, ts, value, good, lvl, lim
+        )  # fmt: skip
+        return out
+
+    def tick(self, now: int, enabled: np.ndarray) -> np.ndarray | None:
+        out = np.empty(self.n, dtype=np.int8)
+        self.tick_fn(self.after_ms, self.level, self.last_good, self.active, enabled, now, out)
+        return out

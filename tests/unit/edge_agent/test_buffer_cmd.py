@@ -1,0 +1,235 @@
+"""`buffer stats|export` on a real SQLite file in WAL mode, as the daemon leaves it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge_agent.cli.buffer_cmd import buffer_stats, export_rows, parse_time
+from edge_agent.cli.root import UsageError
+from edge_agent.errors import EdgeAgentError
+from tests.unit.edge_agent.test_diag import run_cli
+
+T0 = 1795536000000  # 2026-11-24T16:00:00Z
+
+
+def make_buffer(path: Path) -> sqlite3.Connection:
+    """A buffer.db with the columns export_rows reads; left open, as a running agent would."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(
+        "CREATE TABLE readings (device TEXT, point TEXT, ts_ms INTEGER, value REAL, "
+        "quality TEXT, reason TEXT)"
+    )
+    conn.execute("CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, payload BLOB)")
+    rows: list[tuple[str, str, int, float, str, str | None]] = []
+    for i in range(10):
+        ts = T0 + i * 60_000
+        rows.append(("pt-101", "pressure", ts, 0.40 + i / 100, "good", None))
+        rows.append(("pt-102", "pressure", ts, float("nan"), "bad", "timeout"))
+        rows.append(("mh-7", "methane_lel", ts, 3.5, "good", None))
+    conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany("INSERT INTO outbox (payload) VALUES (?)", [(b"x",)] * 4)
+    conn.commit()
+    return conn
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "buffer.db"
+    conn = make_buffer(path)
+    try:
+        yield path
+    finally:
+        conn.close()
+
+
+def test_export_rows_in_time_order_within_since_until(db: Path) -> None:
+    rows = list(export_rows(db, T0 + 60_000, T0 + 180_000))
+    assert [r.ts_ms for r in rows] == [T0 + 60_000] * 3 + [T0 + 120_000] * 3
+    assert [f"{r.device}/{r.point}" for r in rows[:3]] == [
+        "mh-7/methane_lel",
+        "pt-101/pressure",
+        "pt-102/pressure",
+    ]
+
+
+def test_export_rows_filters_by_point_globs(db: Path) -> None:
+    rows = list(export_rows(db, None, None, ["pt-*/pressure"]))
+    assert {r.device for r in rows} == {"pt-101", "pt-102"}
+    assert len(rows) == 20
+    assert list(export_rows(db, None, None, ["nothing/*"])) == []
+
+
+def test_export_reads_while_the_agent_holds_a_write_transaction(db: Path) -> None:
+    writer = sqlite3.connect(db)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO readings VALUES ('pt-101', 'pressure', 1, 0.1, 'good', NULL)")
+    try:
+        assert len(list(export_rows(db))) == 30  # WAL: the uncommitted row is not seen
+    finally:
+        writer.rollback()
+        writer.close()
+
+
+def test_export_never_writes_to_the_buffer(db: Path) -> None:
+    before = db.read_bytes()
+    list(export_rows(db))
+    buffer_stats(db)
+    assert db.read_bytes() == before
+
+
+def test_stats_counts_tables_and_the_time_span(db: Path) -> None:
+    stats = buffer_stats(db)
+    assert stats["tables"] == {"outbox": 4, "readings": 30}
+    assert stats["readings"] == {
+        "count": 30,
+        "points": 3,
+        "oldest_ts_ms": T0,
+        "newest_ts_ms": T0 + 9 * 60_000,
+        "by_quality": {"bad": 10, "good": 20},
+    }
+
+
+def test_missing_buffer_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(EdgeAgentError, match=r"no buffer at .*/absent\.db"):
+        buffer_stats(tmp_path / "absent.db")
+
+
+def test_a_file_that_is_not_a_buffer_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(EdgeAgentError, match="has no readings table"):
+        list(export_rows(other))
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(EdgeAgentError, match="cannot read"):
+        buffer_stats(junk)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("now", T0),
+        ("2h", T0 - 7_200_000),
+        ("-30m", T0 - 1_800_000),
+        ("1.5d", T0 - 129_600_000),
+        ("2026-11-24T16:00", T0),
+        ("2026-11-24T16:00:00Z", T0),
+        ("2026-11-25T00:00+08:00", T0),
+        ("2026-11-24", T0 - 16 * 3_600_000),
+        ("1795536000000", T0),
+    ],
+)
+def test_times(text: str, expected: int) -> None:
+    assert parse_time(text, now=T0) == expected
+
+
+def test_bad_time_says_what_is_accepted() -> None:
+    with pytest.raises(UsageError, match=r"not a time: 'yesterday' \(use 2026-11-24T08:00"):
+        parse_time("yesterday", now=T0)
+
+
+def test_cli_export_csv_to_stdout(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "buffer",
+        "export",
+        "--db",
+        str(db),
+        "--since",
+        "2026-11-24T16:00",
+        "--until",
+        "2026-11-24T16:01",
+        "--points",
+        "pt-*",
+    ]
+    assert run_cli(argv) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows == [
+        ["ts", "ts_ms", "point", "value", "quality", "reason"],
+        ["2026-11-24T16:00:00.000Z", str(T0), "pt-101/pressure", "0.4", "good", ""],
+        ["2026-11-24T16:00:00.000Z", str(T0), "pt-102/pressure", "", "bad", "timeout"],
+    ]
+
+
+def test_cli_export_jsonl_to_a_file(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "export.jsonl"
+    argv = [
+        "buffer",
+        "export",
+        "--db",
+        str(db),
+        "--format",
+        "jsonl",
+        "-o",
+        str(out),
+        "--points",
+        "pt-102/pressure",
+    ]
+    assert run_cli(argv) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 10
+    assert lines[0] == {
+        "ts_ms": T0,
+        "device": "pt-102",
+        "point": "pressure",
+        "value": None,
+        "quality": "bad",
+        "reason": "timeout",
+    }
+    assert capsys.readouterr().err == f"exported 10 readings to {out}\n"
+    assert not out.with_name("export.jsonl.part").exists()
+
+
+def test_cli_export_finds_the_buffer_through_the_config(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "gateway.toml"
+    cfg.write_text(f'[gateway]\nid = "gw-1"\nsite = "s"\ndata_dir = "{tmp_path}"\n')
+    assert run_cli(["buffer", "export", "-c", str(cfg), "--since", "1795536540000"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1 + 3
+
+
+def test_cli_stats_table_and_json(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["buffer", "stats", "--db", str(db)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == (
+        "readings: 30 rows, 3 points, 2026-11-24T16:00:00.000Z .. 2026-11-24T16:09:00.000Z"
+    )
+    assert out[2] == "quality: bad 10, good 20"
+    assert out[3] == "rows per table: outbox 4, readings 30"
+    assert run_cli(["buffer", "stats", "--db", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tables"]["readings"] == 30
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "2h", "--until", "3h"], "--since (2026-"),
+        (["--since", "soon"], "not a time: 'soon'"),
+        (["--points", "a b"], "not a point pattern: 'a b'"),
+    ],
+)
+def test_cli_export_mistakes_are_one_line(
+    db: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(["buffer", "export", "--db", str(db), *args]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert message in err
+
+
+def test_cli_export_to_an_unwritable_place_is_one_line(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "no-such-dir" / "x.csv"
+    assert run_cli(["buffer", "export", "--db", str(db), "-o", str(target)]) == 1
+    assert capsys.readouterr().err.startswith(f"edge-agent: error: cannot write {target}: ")

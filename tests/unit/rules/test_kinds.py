@@ -1,0 +1,182 @@
+"""Each rule kind's behaviour through the engine: what an engineer would check by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rules.engine import Engine
+from rules.events import AlarmState, AlarmTransition, PointMeta
+from rules.spec import load_rules
+
+T0 = 1_700_000_000_000
+POINTS = [
+    PointMeta("pt-1", "pressure", "pressure", "MPa", 0.0, 1.6, {"zone": "east"}),
+    PointMeta("pt-2", "pressure", "pressure", "MPa", 0.0, 1.6, {"zone": "east"}),
+    PointMeta("pt-3", "pressure", "pressure", "MPa", 0.0, 1.6, {"zone": "west"}),
+    PointMeta("fm-1", "flow", "flow", "m3/h", 0.0, 5000.0, {"zone": "east"}),
+    PointMeta("lv-1", "level", "level", "m", 0.0, 3.0, {"rim_depth_m": "2.5", "zone": "east"}),
+]
+
+
+def engine(tmp_path: Path, text: str) -> Engine:
+    (tmp_path / "r.toml").write_text(text)
+    return Engine(load_rules(["r.toml"], tmp_path), POINTS)
+
+
+def feed(e: Engine, key: str, values: list[float], t0: int = T0, dt_s: float = 1.0,
+         good: int = 1) -> list[AlarmTransition]:  # fmt: skip
+    out = []
+    for i, v in enumerate(values):
+        out += e.process(e.index(key), t0 + round(i * dt_s * 1000), v, good)
+    return out
+
+
+def states(trs: list[AlarmTransition]) -> list[tuple[str, int]]:
+    return [(str(t.state), t.level) for t in trs]
+
+
+def test_rate_raises_on_a_fast_drop_and_clears_when_it_leaves_the_window(tmp_path: Path) -> None:
+    e = engine(tmp_path, '[[rules]]\nid="drop"\nkind="rate"\nquantity="pressure"\n'
+               'direction="falling"\ndelta=0.05\nwindow_s=60\nlevel=2\n')  # fmt: skip
+    # a slow 0.04 fall over 2 min is not a drop; 0.06 within 20 s is
+    slow = feed(e, "pt-1/pressure", [0.50 - 0.0004 * i for i in range(100)], dt_s=1.2)
+    assert slow == []
+    fast = feed(
+        e, "pt-1/pressure", [0.46, 0.43, 0.40, 0.40] + [0.40] * 60, t0=T0 + 200_000, dt_s=10
+    )
+    assert states(fast) == [("raised", 2), ("cleared", 2)]
+    assert fast[0].limit == 0.05
+    assert fast[1].ts_ms - fast[0].ts_ms <= 70_000
+
+
+def test_trend_predicts_the_time_to_the_limit(tmp_path: Path) -> None:
+    e = engine(tmp_path, '[[rules]]\nid="eta"\nkind="trend"\nquantity="level"\n'
+               'direction="above"\nlimit=0.0\nrelative_to="rim_depth_m"\nwindow_s=300\n'
+               'horizon_s=1800\nlevel=3\n')  # fmt: skip
+    # rising 1 mm/s from 0.5 m: rim 2.5 m is 2000 s away at first, < 1800 s from 0.7 m
+    trs = feed(e, "lv-1/level", [0.5 + 0.001 * 60 * i for i in range(10)], dt_s=60)
+    assert states(trs) == [("raised", 3)]
+    (raised,) = trs
+    assert raised.limit == pytest.approx(2.5)
+    expected = (2.5 - (0.5 + 0.06 * 4)) / 0.001
+    assert raised.eta_s == pytest.approx(expected, rel=1e-6)
+    # flat again: the prediction goes away
+    trs = feed(e, "lv-1/level", [0.74] * 10, t0=T0 + 600_000, dt_s=60)
+    assert states(trs) == [("cleared", 3)]
+
+
+def test_flatline_raises_on_a_stuck_value_and_clears_when_it_moves(tmp_path: Path) -> None:
+    e = engine(tmp_path, '[[rules]]\nid="stuck"\nkind="flatline"\nquantity="pressure"\n'
+               'epsilon=0.001\nduration_s=600\n')  # fmt: skip
+    trs = feed(e, "pt-1/pressure", [0.5, 0.5005, 0.5] * 5 + [0.52], dt_s=60)
+    assert states(trs) == [("raised", 4), ("cleared", 4)]
+    assert trs[0].ts_ms == T0 + 600_000
+
+
+def test_flatline_ignores_a_dry_sensor_at_its_range_floor(tmp_path: Path) -> None:
+    e = engine(tmp_path, '[[rules]]\nid="stuck"\nkind="flatline"\nquantity="level"\n'
+               'epsilon=0.001\nduration_s=600\n')  # fmt: skip
+    assert feed(e, "lv-1/level", [0.0] * 30, dt_s=60) == []
+
+
+def test_out_of_range_counts_bad_quality_readings(tmp_path: Path) -> None:
+    e = engine(tmp_path, '[[rules]]\nid="oor"\nkind="range"\npoints=["*/*"]\ncount=3\n')
+    trs = feed(e, "pt-1/pressure", [1.7, 1.7, 1.7], good=0)
+    assert states(trs) == [("raised", 4)]
+    assert trs[0].limit == pytest.approx(1.6 + 0.016)
+    assert states(feed(e, "pt-1/pressure", [0.5], t0=T0 + 10_000)) == [("cleared", 4)]
+
+
+def test_stale_needs_the_tick_and_clears_on_a_good_reading(tmp_path: Path) -> None:
+    e = engine(tmp_path, '[[rules]]\nid="silent"\nkind="stale"\npoints=["pt-1/*"]\nafter_s=60\n')
+    assert e.tick(T0) == []  # starts the clock
+    assert e.tick(T0 + 59_000) == []
+    (raised,) = e.tick(T0 + 60_000)
+    assert (raised.state, raised.point, raised.limit) == (AlarmState.RAISED, "pressure", 60.0)
+    assert e.tick(T0 + 120_000) == []
+    (cleared,) = feed(e, "pt-1/pressure", [0.5], t0=T0 + 130_000)
+    assert (cleared.state, cleared.alarm_id) == (AlarmState.CLEARED, raised.alarm_id)
+
+
+def test_drift_raises_once_on_a_persistent_shift(tmp_path: Path) -> None:
+    e = engine(tmp_path, '[[rules]]\nid="drift"\nkind="drift"\npoints=["pt-1/*"]\n'
+               'warmup=20\nsigma_min=0.001\nhold_s=600\n')  # fmt: skip
+    noise = [0.001, -0.001, 0.0005, -0.0005]
+    base = [0.5 + noise[i % 4] for i in range(40)]
+    assert feed(e, "pt-1/pressure", base, dt_s=60) == []
+    shifted = [0.52 + noise[i % 4] for i in range(5)]
+    trs = feed(e, "pt-1/pressure", shifted, t0=T0 + 40 * 60_000, dt_s=60)
+    assert states(trs) == [("raised", 4)]
+    later = feed(e, "pt-1/pressure", shifted * 3, t0=T0 + 45 * 60_000, dt_s=60)
+    assert states(later) == [("cleared", 4)]
+
+
+COUPLED = """
+[[rules]]
+id = "drop"
+kind = "threshold"
+quantity = "pressure"
+direction = "below"
+levels = [ { level = 3, limit = 0.3 } ]
+
+[[rules]]
+id = "surge"
+kind = "threshold"
+quantity = "flow"
+direction = "above"
+levels = [ { level = 3, limit = 1000.0 } ]
+
+[[rules]]
+id = "burst"
+kind = "composite"
+of = ["drop", "surge"]
+need = "all"
+scope = "zone"
+window_s = 600
+level = 1
+"""
+
+
+def test_composite_couples_alarms_in_the_same_zone_within_the_window(tmp_path: Path) -> None:
+    e = engine(tmp_path, COUPLED)
+    feed(e, "pt-3/pressure", [0.2])  # west: another zone, does not count
+    trs = feed(e, "fm-1/flow", [1500.0], t0=T0 + 1000)
+    assert [t.rule for t in trs] == ["surge"]
+    feed(e, "fm-1/flow", [500.0], t0=T0 + 2000)  # cleared, but raised within the window
+    trs = feed(e, "pt-2/pressure", [0.2], t0=T0 + 300_000)
+    assert [(t.rule, t.state, t.level, t.point, t.device) for t in trs] == [
+        ("drop", AlarmState.RAISED, 3, "pressure", "pt-2"),
+        ("burst", AlarmState.RAISED, 1, "pressure", "pt-2"),
+    ]
+    # the flow window passes while the pressure alarm stays: the coupling ends on a tick
+    (cleared,) = e.tick(T0 + 1000 + 601_000)
+    assert (cleared.rule, cleared.state, cleared.device) == ("burst", AlarmState.CLEARED, "pt-2")
+
+
+def test_composite_outside_the_window_does_not_fire(tmp_path: Path) -> None:
+    e = engine(tmp_path, COUPLED)
+    feed(e, "fm-1/flow", [1500.0, 500.0])
+    trs = feed(e, "pt-1/pressure", [0.2], t0=T0 + 700_000)
+    assert [t.rule for t in trs] == ["drop"]
+
+
+def test_composite_members_must_exist(tmp_path: Path) -> None:
+    from rules.errors import RuleError
+
+    with pytest.raises(RuleError, match=r"rules\[2\]\.of\[1\]"):
+        engine(tmp_path, COUPLED.replace('"surge"]', '"nope"]'))
+
+
+def test_reload_keeps_unchanged_alarms_and_clears_changed_ones(tmp_path: Path) -> None:
+    e = engine(tmp_path, COUPLED)
+    (drop,) = feed(e, "pt-1/pressure", [0.2])
+    raised = feed(e, "fm-1/flow", [1500.0], t0=T0 + 1000)
+    assert sorted(t.rule for t in raised) == ["burst", "surge"]
+    (tmp_path / "r.toml").write_text(COUPLED.replace("limit = 1000.0", "limit = 2000.0"))
+    new, cleared = e.reload(load_rules(["r.toml"], tmp_path), T0 + 2000)
+    assert sorted(t.rule for t in cleared) == ["burst", "surge"]
+    assert [t.alarm_id for t in new.active()] == [drop.alarm_id]
+    # unchanged binding kept its state: still below, no new raise
+    assert feed(new, "pt-1/pressure", [0.2], t0=T0 + 3000) == []
