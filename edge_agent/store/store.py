@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.clock import now_ms, t_mono
+from edge_agent.config import GatewayConfig
 from edge_agent.errors import EdgeAgentError
 from edge_agent.records import AlarmTransition, DevicePoll
 from edge_agent.store import alarms, limits, migrations, outbox, readings
@@ -94,6 +95,15 @@ class Store:
         )
         store.recovery = recovery
         return store
+
+    @classmethod
+    def from_config(cls, cfg: GatewayConfig) -> Store:
+        """`{data_dir}/buffer.db` with the `[buffer]` settings."""
+        return cls.open(
+            cfg.data_dir / "buffer.db",
+            commit_interval_s=cfg.buffer.commit_interval_s,
+            max_message_bytes=cfg.buffer.max_message_kb * 1024,
+        )
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` after every commit that adds messages (the uplink's wake-up)."""

@@ -288,3 +288,19 @@ def test_full_database_makes_room_for_an_alarm_by_dropping_old_telemetry(
     assert [a.alarm_id for a in store.active_alarms()] == ["a-1"]
     assert [r.kind for r in store.pending(100_000)][-1] == "alarm"
     store.close()
+
+
+def test_from_config_uses_data_dir_and_buffer_settings(tmp_path: Path) -> None:
+    from edge_agent.config import GatewayConfig
+
+    cfg = GatewayConfig.model_validate(
+        {
+            "gateway": {"id": "gw", "site": "s", "data_dir": str(tmp_path / "data")},
+            "buffer": {"commit_interval_s": 5, "max_message_kb": 2},
+        }
+    )
+    store = Store.from_config(cfg)
+    assert store.path == tmp_path / "data" / "buffer.db"
+    assert store.commit_interval_s == 5
+    assert store.max_message_bytes == 2048
+    store.close()
