@@ -204,7 +204,7 @@ class Store:
     def pending(self, limit: int, after_seq: int = 0) -> list[OutboxRow]:
         """Up to `limit` messages with seq > after_seq, in seq order, sealing more if needed."""
         rows = outbox.sealed(self.conn, after_seq, limit)
-        if len(rows) < limit:
+        if len(rows) < limit and outbox.has_open(self.conn):
             counts: list[int] = []
             self._commit(
                 lambda: counts.append(
