@@ -92,10 +92,14 @@ def start_broker(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise SystemExit("mosquitto did not start")
 
 
-def write_outage(store: Store, devices: int, points: int, seconds: int) -> float:
-    """Buffer `seconds` of polls; returns the wall time it took."""
+def write_outage(
+    store: Store, devices: int, points: int, seconds: int
+) -> tuple[float, list[float]]:
+    """Buffer `seconds` of polls; returns the wall time and each commit's duration
+    (a commit blocks the event loop in the agent, so its length matters)."""
     t0_ms = 1_700_000_000_000
     names = [f"p{i}" for i in range(points)]
+    commits: list[float] = []
     start = time.perf_counter()
     for s in range(seconds):
         ts = t0_ms + s * 1000
@@ -105,8 +109,10 @@ def write_outage(store: Store, devices: int, points: int, seconds: int) -> float
                 Reading(dev, n, ts, float(s) + i / 100, Quality.GOOD) for i, n in enumerate(names)
             )
             store.add_poll(DevicePoll(dev, ts, readings, ok=True), "gw-bench")
+        t = time.perf_counter()
         store.flush()  # one commit per (simulated) second, as the store batches in the agent
-    return time.perf_counter() - start
+        commits.append(time.perf_counter() - t)
+    return time.perf_counter() - start, commits
 
 
 async def drain(store: Store, port: int, expected: int, inflight: int) -> dict[str, float]:
@@ -157,12 +163,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
         folder = Path(tmp)
         store = Store.open(folder / "buffer.db", max_message_bytes=args.message_kb * 1024)
-        write_s = write_outage(store, args.devices, args.points, seconds)
+        write_s, commits = write_outage(store, args.devices, args.points, seconds)
+        commits.sort()
         size = os.path.getsize(folder / "buffer.db") + os.path.getsize(folder / "buffer.db-wal")
         print(
             f"write: {expected:,} readings in {write_s:.1f} s = {expected / write_s:,.0f} "
             f"readings/s ({args.devices * seconds / write_s:,.0f} polls/s); "
-            f"buffer {size / 1e6:.0f} MB = {size / expected:.0f} B/reading",
+            f"buffer {size / 1e6:.0f} MB = {size / expected:.0f} B/reading; "
+            f"one second's commit: median {commits[len(commits) // 2] * 1e3:.1f} ms, "
+            f"p99 {commits[int(len(commits) * 0.99)] * 1e3:.1f} ms, max {commits[-1] * 1e3:.1f} ms",
             flush=True,
         )
         broker, port = start_broker(folder)
