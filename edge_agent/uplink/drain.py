@@ -135,9 +135,17 @@ class Uplink:
     async def _upkeep(self) -> None:
         """The store's periodic work (batched commits, size cap, retention)."""
         buf = self.cfg.buffer
-        await self.store.maintain(
-            max_bytes=int(buf.max_mb * 1_000_000), retention_s=buf.retention_days * 86400
-        )
+        failing = False
+        while True:
+            try:
+                await self.store.maintain(
+                    max_bytes=int(buf.max_mb * 1_000_000), retention_s=buf.retention_days * 86400
+                )
+            except Exception as err:  # a disk error must not take delivery down with it
+                if not failing:
+                    log.exception("buffer upkeep failed reason=%s", err)
+                failing = True
+                await asyncio.sleep(5.0)
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Publish `offline`, disconnect cleanly (no last will) and end `run()`."""
@@ -257,6 +265,8 @@ class Uplink:
         finally:
             for task in tasks:
                 task.cancel()
+            if acked:  # acknowledged before the session ended: never resend those
+                self.store.delete([r.seq for r in acked])
         if failure:
             raise failure[0]
 
