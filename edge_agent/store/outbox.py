@@ -156,3 +156,8 @@ def drop_oldest_telemetry(conn: sqlite3.Connection, rows: int) -> tuple[int, int
     ).fetchall()
     conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i, _ in victims])
     return len(victims), sum(int(n) for _, n in victims)
+
+
+def oldest_created_ms(conn: sqlite3.Connection) -> int | None:
+    row = conn.execute("SELECT min(created_ms) FROM outbox").fetchone()
+    return None if row is None or row[0] is None else int(row[0])

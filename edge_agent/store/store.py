@@ -230,6 +230,18 @@ class Store:
     def active_alarms(self) -> list[AlarmTransition]:
         return alarms.active(self.conn)
 
+    def recent_alarms(self, n: int) -> list[AlarmTransition]:
+        return alarms.recent(self.conn, n)
+
+    def raised_at(self, alarm_ids: Sequence[str]) -> dict[str, int]:
+        return alarms.raised_at(self.conn, alarm_ids)
+
+    def oldest_unsent_ts(self) -> int | None:
+        """When the oldest message still owed to the platform was stored (or buffered)."""
+        stored = outbox.oldest_created_ms(self.conn)
+        buffered = self._polls[0][0].ts_ms if self._polls else None
+        return min((t for t in (stored, buffered) if t is not None), default=None)
+
     def stats(self) -> dict[str, int]:
         d = outbox.depth(self.conn)
         return {
