@@ -55,7 +55,7 @@ class Uplink:
         backoff_max_s: float = 60.0,
         stop_drain_s: float = 3.0,
         version: str = __version__,
-        maintain_store: bool = True,
+        maintain_store: bool = False,
     ) -> None:
         self.cfg = cfg
         self.store = store
@@ -133,7 +133,8 @@ class Uplink:
             self._done.set()
 
     async def _upkeep(self) -> None:
-        """The store's periodic work (batched commits, size cap, retention)."""
+        """The store's periodic work (batched commits, size cap, retention), for an
+        uplink used without the agent (which runs `Store.maintain` itself)."""
         buf = self.cfg.buffer
         failing = False
         while True:

@@ -238,3 +238,24 @@ async def test_telemetry_at_qos_0_when_configured(broker: Broker, tmp_path: Path
     await uplink.stop()
     await asyncio.wait_for(task, 5)
     store.close()
+
+
+async def test_batched_readings_are_flushed_by_upkeep_when_no_poll_follows(
+    broker: Broker, tmp_path: Path
+) -> None:
+    prefix = unique_prefix()
+    cfg = gateway_config(broker.port, prefix, tmp_path)
+    store = Store.open(tmp_path / "buffer.db", commit_interval_s=2.0)
+    uplink = Uplink(cfg, store, maintain_store=True)
+    task = asyncio.create_task(uplink.run())
+    async with Collector(broker.port, f"{prefix}/#") as sub:
+        await uplink.connected.wait()
+        store.add_poll(poll("pt-101", 1_700_000_000_000, {"pressure": 0.3}), "gw-test")
+        store.add_poll(poll("pt-101", 1_700_000_001_000, {"pressure": 0.4}), "gw-test")
+        assert sub.seqs() == []  # buffered, not yet committed
+        await sub.wait_for(lambda: len(sub.seqs()) == 1, 8)
+    (tele,) = sub.on("/telemetry/pt-101")
+    assert [r["value"] for r in tele.payload["readings"]] == [0.3, 0.4]
+    await uplink.stop()
+    await asyncio.wait_for(task, 5)
+    store.close()
