@@ -14,7 +14,8 @@ from types import TracebackType
 from typing import Self
 
 from drivers.base import Bus, Table
-from drivers.errors import DeviceException
+from drivers.errors import BusTimeout, DeviceException
+from drivers.profiles import Profile
 from drivers.settings import BusConfig, ModbusRtuBusConfig
 
 # Bits per character on an RTU line: start + 8 data + parity or second stop + stop.
@@ -45,6 +46,17 @@ class BusLine:
         self.busy_s = 0.0
         # Poll deadlines missed because the line was too busy (pollers add to it).
         self.overruns = 0
+        self.timeouts = 0
+
+    def stats(self) -> dict[str, float | int]:
+        """Counters for the `health` message: transactions, failures, busy time, overruns."""
+        return {
+            "transactions": self.transactions,
+            "failures": self.failures,
+            "timeouts": self.timeouts,
+            "busy_s": round(self.busy_s, 3),
+            "overruns": self.overruns,
+        }
 
     async def __aenter__(self) -> Self:
         await self.inner.__aenter__()
@@ -66,14 +78,41 @@ class BusLine:
             start = time.monotonic()
             try:
                 result = await self.inner.read(unit, table, address, count)
-            except BaseException:
+            except BaseException as err:
                 self.failures += 1
+                if isinstance(err, BusTimeout):
+                    self.timeouts += 1
                 raise
             finally:
                 self._last_end = time.monotonic()
                 self.transactions += 1
                 self.busy_s += self._last_end - start
             return result
+
+    async def read_line(self, unit: int, profile: Profile) -> str:
+        """The current line of an ASCII sensor, when the transport is a serial line."""
+        reader = getattr(self.inner, "read_line", None)
+        if reader is None:
+            raise DeviceException(
+                1, f"bus {self.name}: profile {profile.id} needs a serial-line bus"
+            )
+        async with self._lock:
+            wait_s = self._last_end + self.inter_frame_delay_s - time.monotonic()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            start = time.monotonic()
+            try:
+                line: str = await reader(unit, profile)
+                return line
+            except BaseException as err:
+                self.failures += 1
+                if isinstance(err, BusTimeout):
+                    self.timeouts += 1
+                raise
+            finally:
+                self._last_end = time.monotonic()
+                self.transactions += 1
+                self.busy_s += self._last_end - start
 
     async def read_identification(
         self, unit: int, read_code: int = 1, object_id: int = 0
@@ -97,7 +136,11 @@ def open_bus(cfg: BusConfig) -> BusLine:
     """The bus a `[[buses]]` entry describes, not yet open: use it with `async with`."""
     from drivers.modbus import ModbusBus  # keeps pymodbus out of pure imports
 
+    inner: Bus
     if cfg.kind == "serial-line":
-        raise ValueError(f"bus {cfg.name}: serial-line buses are not supported yet")
-    inner: Bus = ModbusBus(cfg)
+        from drivers.serial_line import SerialLineBus
+
+        inner = SerialLineBus(cfg)
+    else:
+        inner = ModbusBus(cfg)
     return BusLine(inner, max(cfg.inter_frame_delay_s, min_frame_gap_s(cfg)))

@@ -118,6 +118,21 @@ def decode_point(
     return _range_quality(spec, value)
 
 
+def decode_text(spec: PointSpec, text: str | None) -> Decoded:
+    """A field of an ASCII line -> (value, quality, reason), for serial-line sensors."""
+    if text is None:
+        return NAN, "bad", f"decode error: no field {spec.field}"
+    try:
+        raw = float(text.strip())
+    except ValueError:
+        return NAN, "bad", f"decode error: {text.strip()[:16]!r} is not a number"
+    if not math.isfinite(raw):
+        return NAN, "bad", "decode error: not finite"
+    if raw in spec.sentinels:
+        return NAN, "bad", f"no value (sentinel {raw:g})"
+    return _range_quality(spec, raw * spec.scale + spec.offset)
+
+
 def encode_point(spec: PointSpec, value: float, *, decimals: float | None = None) -> list[int]:
     """The registers (or bits) a device sends for `value`: the inverse of decode_point.
 

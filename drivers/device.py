@@ -129,5 +129,24 @@ async def read_device(
 ) -> list[PointValue]:
     """Every point of `plan`, in profile order. Never raises DriverError: a failed
     request makes its points bad with the fault's reason ("timeout", "exception code 2").
+
+    A line profile (protocol "line") reads one line from a serial-line bus instead.
     """
+    if profile.protocol == "line":
+        return await _read_line_device(bus, unit, profile)
     return decode_all(await read_raw(bus, unit, plan, profile), profile)
+
+
+async def _read_line_device(bus: Bus, unit: int, profile: Profile) -> list[PointValue]:
+    from drivers.serial_line import parse_line
+
+    reader = getattr(bus, "read_line", None)
+    try:
+        if reader is None:
+            raise DeviceException(
+                1, f"bus {bus.name}: profile {profile.id} needs a serial-line bus"
+            )
+        line: str = await reader(unit, profile)
+    except DriverError as err:
+        return [PointValue(p.name, NAN, "bad", err.reason) for p in profile.points]
+    return parse_line(profile, line)

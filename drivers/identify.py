@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from drivers.base import Bus
+from drivers.base import Bus, Table
 from drivers.device import read_device
-from drivers.errors import BusClosed, DriverError
+from drivers.errors import BusClosed, DeviceException, DriverError
 from drivers.planner import plan_reads
 from drivers.profiles import Profile
 
@@ -152,3 +153,89 @@ def suggest(results: Sequence[Identification]) -> str:
         fits = ", ".join(f"{c.profile_id} (by {c.by})" for c in r.candidates) or "no profile"
         lines.append(f"unit {r.unit}: {said} -> {fits}")
     return "\n".join(lines)
+
+
+# --- scan -----------------------------------------------------------------------------
+
+_IDENTITY_KEYS = {
+    "VendorName": "vendor",
+    "ProductCode": "product_code",
+    "MajorMinorRevision": "revision",
+    "ProductName": "product_name",
+    "ModelName": "model_name",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """One unit id probed by `scan`: the shape docs/cli.md gives for the `scan` method."""
+
+    unit: int
+    answer: Literal["registers", "exception"] | None
+    registers: tuple[int, ...] | None = None
+    exception_code: int | None = None
+    latency_ms: float = 0.0
+    identity: Mapping[str, str] | None = None
+    candidates: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "unit": self.unit,
+            "answer": self.answer,
+            "registers": list(self.registers) if self.registers is not None else None,
+            "exception_code": self.exception_code,
+            "latency_ms": round(self.latency_ms, 1),
+            "identity": dict(self.identity) if self.identity is not None else None,
+            "candidates": list(self.candidates),
+        }
+
+
+async def probe_unit(
+    bus: IdentifyingBus,
+    unit: int,
+    *,
+    table: Table = "holding",
+    address: int = 0,
+    identify_unit: bool = False,
+    profiles: Mapping[str, Profile] | None = None,
+) -> ProbeResult:
+    """Is anything at `unit`? A one-register read; an exception reply counts as an
+    answer. With `identify_unit`, an answering unit is also asked who it is.
+    Raises BusClosed only (the bus itself is gone)."""
+    started = time.monotonic()
+    try:
+        regs = await bus.read(unit, table, address, 1)
+        result = ProbeResult(unit, "registers", registers=tuple(regs))
+    except DeviceException as err:
+        result = ProbeResult(unit, "exception", exception_code=err.code)
+    except BusClosed:
+        raise
+    except DriverError:
+        return ProbeResult(unit, None, latency_ms=(time.monotonic() - started) * 1000)
+    latency_ms = (time.monotonic() - started) * 1000
+    identity: dict[str, str] | None = None
+    candidates: tuple[str, ...] = ()
+    if identify_unit:
+        ident = await identify(bus, unit, profiles or {})
+        if ident.objects:
+            identity = {_IDENTITY_KEYS.get(k, k): v for k, v in ident.objects.items()}
+        candidates = tuple(c.profile_id for c in ident.candidates)
+    return ProbeResult(
+        unit,
+        result.answer,
+        result.registers,
+        result.exception_code,
+        latency_ms,
+        identity,
+        candidates,
+    )
+
+
+async def scan_units(
+    bus: IdentifyingBus,
+    units: Iterable[int],
+    **kwargs: Any,
+) -> AsyncIterator[ProbeResult]:
+    """Probe each unit in turn (see probe_unit); the caller reports progress."""
+    for unit in units:
+        yield await probe_unit(bus, unit, **kwargs)

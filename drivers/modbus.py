@@ -110,7 +110,7 @@ class ModbusBus:
             await self._connect()
         except BusClosed as err:
             # Not fatal: the daemon starts anyway and reads retry the connection.
-            log.warning("bus not reachable at start bus=%s reason=%s", self.name, err)
+            log.debug("bus not reachable at start bus=%s reason=%s", self.name, err)
         return self
 
     async def __aexit__(

@@ -37,7 +37,12 @@ def _forbidden(profile: Profile, table: Table, start: int, end: int) -> bool:
 
 
 def plan_reads(profile: Profile, points: Sequence[PointSpec] | None = None) -> list[ReadRequest]:
-    """Requests covering every point of `profile` (or just `points`), in table order."""
+    """Requests covering every point of `profile` (or just `points`), in table order.
+
+    A line profile (ASCII serial sensor) has no registers: its plan is empty.
+    """
+    if profile.protocol == "line":
+        return []
     chosen = list(profile.points if points is None else points)
     q = profile.quirks
     plan: list[ReadRequest] = []

@@ -8,6 +8,7 @@ profiles are always loaded; a gateway adds its own files or folders.
 from __future__ import annotations
 
 import logging
+import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -28,7 +29,9 @@ from drivers.errors import ProfileError
 log = logging.getLogger(__name__)
 
 ProfileId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
-PointName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)]
+PointName = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", min_length=1, max_length=64)
+]
 Quantity = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Address = Annotated[int, Field(ge=0, le=65535)]
 UnitId = Annotated[int, Field(ge=0, le=247)]
@@ -115,7 +118,8 @@ class PointSpec(_Model):
     quantity: Quantity
     unit: str = ""
     table: Table = "holding"
-    address: Address
+    # Required for Modbus profiles (checked by Profile); unused by line profiles.
+    address: Address = 0
     type: PointType = "uint16"
     # One bit (0 = least significant) of a register: the value is 0 or 1.
     bit: Annotated[int, Field(ge=0, le=15)] | None = None
@@ -131,6 +135,8 @@ class PointSpec(_Model):
     decimals_from: PointName | None = None
     # Quality from a status point (empty pipe, warm-up, calibration mode).
     valid_if: ValidIf | None = None
+    # Line profiles: the regex group name, or the 0-based index of the split field.
+    field: str | None = None
     description: str = ""
 
     @property
@@ -186,6 +192,40 @@ class IdentifyMatch(_Model):
     registers: list[Fingerprint] = Field(default_factory=list)
 
 
+class LineFormat(_Model):
+    """How a sensor that prints ASCII lines is read (protocol = "line").
+
+    Either `pattern`, a regular expression whose named groups are the points'
+    `field`s, or `separator` (None: runs of whitespace) splitting the line into
+    fields numbered from 0. With `request` the sensor is polled ("{unit}" in it is
+    replaced, e.g. "#{unit:02d}RD\r"); without, it streams and the newest line wins.
+    """
+
+    pattern: str | None = None
+    separator: str | None = None
+    request: str | None = None
+    terminator: Literal["\n", "\r", "\r\n"] = "\n"
+    encoding: Literal["ascii", "utf-8", "latin-1"] = "ascii"
+    # Streaming: a line older than this counts as no line at all.
+    max_age_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+
+    @model_validator(mode="after")
+    def _pattern_compiles(self) -> LineFormat:
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as err:
+                raise ValueError(f"pattern is not a valid regular expression: {err}") from err
+        if self.request is not None:
+            try:
+                self.request.format(unit=1)
+            except (KeyError, IndexError, ValueError) as err:
+                raise ValueError(
+                    f"request may only use {{unit}} (e.g. {{unit:02d}}): {err}"
+                ) from err
+        return self
+
+
 class Profile(_Model):
     """A firmware profile: one sensor model (and firmware range) and its register map."""
 
@@ -199,6 +239,9 @@ class Profile(_Model):
     default_unit: UnitId | None = None
     quirks: Quirks = Quirks()
     identify: IdentifyMatch | None = None
+    # "modbus": registers on a Modbus bus; "line": ASCII lines on a serial-line bus.
+    protocol: Literal["modbus", "line"] = "modbus"
+    line: LineFormat | None = None
     points: Annotated[list[PointSpec], Field(min_length=1)]
 
     # Where the profile was read from (not part of the file's schema).
@@ -208,6 +251,30 @@ class Profile(_Model):
     def path(self) -> Path | None:
         return self._path
 
+    def _line_points_fit(self) -> Profile:
+        if self.line is None:
+            raise ValueError('line: required for protocol = "line" (pattern or separator)')
+        groups = set(re.compile(self.line.pattern).groupindex) if self.line.pattern else None
+        seen: set[str] = set()
+        for i, p in enumerate(self.points):
+            if p.name in seen:
+                raise ValueError(f"points[{i}].name: duplicate point name {p.name!r}")
+            seen.add(p.name)
+            if p.field is None:
+                raise ValueError(f"points[{i}].field: required key is missing")
+            if groups is not None and p.field not in groups:
+                raise ValueError(
+                    f"points[{i}].field: {p.field!r} is not a named group of line.pattern "
+                    f"(groups: {', '.join(sorted(groups)) or 'none'})"
+                )
+            if groups is None and not p.field.isdigit():
+                raise ValueError(
+                    f"points[{i}].field: without line.pattern a field is a 0-based index"
+                )
+            if p.decimals_from is not None or p.valid_if is not None or p.bit is not None:
+                raise ValueError(f"points[{i}]: decimals_from, valid_if and bit are for Modbus")
+        return self
+
     def point(self, name: str) -> PointSpec:
         for p in self.points:
             if p.name == name:
@@ -216,6 +283,15 @@ class Profile(_Model):
 
     @model_validator(mode="after")
     def _points_fit(self) -> Profile:
+        if self.protocol == "line":
+            return self._line_points_fit()
+        if self.line is not None:
+            raise ValueError('line: only for protocol = "line"')
+        for i, p in enumerate(self.points):
+            if "address" not in p.model_fields_set:
+                raise ValueError(f"points[{i}].address: required key is missing")
+            if p.field is not None:
+                raise ValueError(f'points[{i}].field: only for protocol = "line"')
         seen: set[str] = set()
         q = self.quirks
         for i, p in enumerate(self.points):
@@ -254,6 +330,9 @@ class Profile(_Model):
                         f"points[{i}].{key}: {ref!r} depends on another point itself; "
                         "one level of dependency only"
                     )
+        return self._identify_fits(by_name)
+
+    def _identify_fits(self, by_name: dict[str, PointSpec]) -> Profile:
         if self.identify is not None:
             for i, fp in enumerate(self.identify.registers):
                 if fp.point not in by_name:
@@ -282,7 +361,9 @@ def _problems(file: str, err: ValidationError) -> list[tuple[str, str, str]]:
         elif e["type"] == "missing":
             msg = "required key is missing"
         elif (
-            e["type"] == "value_error" and msg.startswith(("points[", "identify.")) and ": " in msg
+            e["type"] == "value_error"
+            and msg.startswith(("points[", "identify.", "line:"))
+            and ": " in msg
         ):
             # The root validator names the point itself: move that into the loc.
             sub, msg = msg.split(": ", 1)

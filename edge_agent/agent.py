@@ -1,6 +1,8 @@
 """Builds the pipeline from the config and runs it on one asyncio loop.
 
-poller tasks ──DevicePoll──► detect_and_store ──► Store (commit) ──wake──► Uplink
+pollers ──DevicePoll──► detect loop (Detection) ──► Store (commit) ──wake──► Uplink
+                                  ▲ tick (1 s): stale rules, mode schedule
+control socket (CLI) and MQTT commands ──► Services ──► Detection / buses
 """
 
 from __future__ import annotations
@@ -9,24 +11,28 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
-from drivers.base import Bus
-from drivers.bus import open_bus
+from drivers.bus import BusLine, open_bus
 from drivers.errors import ProfileError
 from drivers.profiles import Profile, load_profiles
 from edge_agent.clock import now_ms
 from edge_agent.config import GatewayConfig, load_config
+from edge_agent.control import ControlServer, control_socket_path
+from edge_agent.detection import Detection
 from edge_agent.errors import ConfigError, Problem
+from edge_agent.modes import scheduled_mode
 from edge_agent.poller import DevicePoller
-from edge_agent.records import AlarmTransition, DevicePoll
+from edge_agent.records import AlarmState, AlarmTransition, DevicePoll
+from edge_agent.sdnotify import Notifier, run_watchdog
+from edge_agent.services import Services
+from edge_agent.status_report import summary_line
 from edge_agent.store import Store
+from edge_agent.uplink.commands import CommandRouter
 from edge_agent.uplink.drain import Uplink
-from rules.engine import Engine
 from rules.errors import RuleError
 from rules.events import PointMeta
 from rules.spec import RuleSet, load_rules
@@ -35,6 +41,8 @@ from rules.warmup import warm_up
 log = logging.getLogger(__name__)
 
 DEFAULT_PACKS = ("gas", "water", "drainage")
+TICK_S = 1.0
+STATUS_EVERY_TICKS = 10  # systemd's STATUS= line (`systemctl status`) every 10 s
 
 
 def load_everything(path: Path) -> tuple[GatewayConfig, dict[str, Profile], RuleSet]:
@@ -76,110 +84,245 @@ class Agent:
     cfg: GatewayConfig
     profiles: dict[str, Profile]
     ruleset: RuleSet
+    config_path: Path = Path("gateway.toml")
     on_alarm: AlarmHook | None = None
-    pollers: list[DevicePoller] = field(default_factory=list)
     started_ms: int = field(default_factory=now_ms)
 
     def __post_init__(self) -> None:
         self.queue: asyncio.Queue[DevicePoll] = asyncio.Queue(maxsize=1000)
         self.stopping = asyncio.Event()
         self.depth_at_stop = 0
+        self.devices = [d for d in self.cfg.devices if d.enabled]
         self.points = point_metas(self.cfg, self.profiles)
-        self.engine = Engine(self.ruleset, self.points, mode=self.cfg.gateway.mode)
-        self._index = {m.key: self.engine.index(m.key) for m in self.points}
-        self.cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store.open(self.cfg.data_dir / "buffer.db")
-        self.engine.restore(self.store.active_alarms())
-        self.uplink = Uplink(self.cfg, self.store)
+        self.units = {m.key: m.unit for m in self.points}
+        buf = self.cfg.buffer
+        self.store = Store.open(
+            self.cfg.data_dir / "buffer.db",
+            commit_interval_s=buf.commit_interval_s,
+            max_message_bytes=buf.max_message_kb * 1024,
+        )
+        mode = scheduled_mode(self.cfg.gateway) or self.cfg.gateway.mode
+        self.detection = Detection(
+            self.ruleset, self.points, self.devices, mode, self.store.active_alarms()
+        )
+        self.alarm_since = self.store.raised_at([t.alarm_id for t in self.detection.active()])
+        self.services = Services(self)
+        self.router = CommandRouter(
+            self.cfg.mqtt.commands, base_dir=self.cfg.base_dir, fmt=self.cfg.mqtt.payload
+        )
+        s = self.services
+        for name, handler in (
+            ("ack", s.cmd_ack),
+            ("reload", s.cmd_reload),
+            ("mode", s.cmd_mode),
+            ("read", s.cmd_read),
+            ("diag", s.cmd_diag),
+        ):
+            self.router.register(name, handler)  # fmt: skip
+        self.uplink = Uplink(
+            self.cfg,
+            self.store,
+            commands=self.router,
+            health=self.health,
+            health_interval_s=self.cfg.mqtt.health_interval_s,
+        )
+        self.buses: dict[str, BusLine] = {}
+        self.pollers: dict[str, DevicePoller] = {}
+        self.notifier = Notifier({})  # replaced in run(); disabled until then
+        self._mode_pinned = False  # a `mode` command wins over the schedule until restart
+        startup = list(self.detection.orphans)
+        if self.store.recovery is not None:
+            startup += self._buffer_recovered_alarm()
+        self.commit(startup)
+
+    # -- running ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Run until `stop()`; then flush what is queued and say offline."""
+        """Run until `stop()`; then store what was polled, drain, and say offline."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig, action in ((signal.SIGTERM, self.stop), (signal.SIGINT, self.stop),
+                            (signal.SIGHUP, self._sighup)):  # fmt: skip
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.stop)
-        warm_up()  # compile or load every kernel now, never on the first alarm
+                loop.add_signal_handler(sig, action)
+        seconds = warm_up()  # compile or load every kernel now, never on the first alarm
+        log.debug("kernels ready in %.2f s", seconds)
+        notifier = self.notifier = Notifier()
         async with contextlib.AsyncExitStack() as stack:
-            buses: dict[str, Bus] = {}
             for b in self.cfg.buses:
-                if any(d.bus == b.name and d.enabled for d in self.cfg.devices):
-                    buses[b.name] = await stack.enter_async_context(open_bus(b))
-            self.pollers = [
-                DevicePoller(d, self.profiles[d.profile], buses[d.bus], self.queue)
-                for d in self.cfg.devices
-                if d.enabled
-            ]
-            log.info(
-                "agent started gateway=%s devices=%d points=%d rules=%d",
-                self.cfg.gateway.id,
-                len(self.pollers),
-                len(self.points),
-                len(self.ruleset.rules),
+                if any(d.bus == b.name for d in self.devices):
+                    self.buses[b.name] = await stack.enter_async_context(open_bus(b))
+            self.pollers = {
+                d.name: DevicePoller(d, self.profiles[d.profile], self.buses[d.bus], self.queue)
+                for d in self.devices
+            }
+            for t in self.detection.active():
+                self._poll_faster(t.device)
+            sock = control_socket_path(self.cfg)
+            await stack.enter_async_context(
+                ControlServer(sock, self.services.handlers(), self.services.streams())
             )
+            log.info(
+                "agent started gateway=%s devices=%d points=%d rules=%d mode=%s control=%s",
+                self.cfg.gateway.id, len(self.pollers), len(self.points),
+                len(self.ruleset.rules), self.detection.mode, sock,
+            )  # fmt: skip
             try:
                 async with asyncio.TaskGroup() as tg:
-                    poll_tasks = [tg.create_task(p.run()) for p in self.pollers]
-                    detect = tg.create_task(self._detect_and_store())
+                    polls = [tg.create_task(p.run()) for p in self.pollers.values()]
+                    helpers = [
+                        tg.create_task(self._detect_loop()),
+                        tg.create_task(self._tick_loop()),
+                        tg.create_task(self._maintain()),
+                        tg.create_task(run_watchdog(notifier)),
+                    ]
                     uplink = tg.create_task(self.uplink.run())
+                    notifier.ready(f"polling {len(self.pollers)} devices")
                     await self.stopping.wait()
-                    for t in poll_tasks:
-                        t.cancel()
+                    notifier.stopping("stopping: storing and draining")
+                    for task in polls:
+                        task.cancel()
                     await self.queue.join()  # everything polled is stored before we stop
-                    detect.cancel()
+                    for task in helpers:
+                        task.cancel()
                     self.store.flush()
                     await self.uplink.stop(timeout_s=self.uplink.stop_drain_s + 3)
                     uplink.cancel()
             finally:
                 self.depth_at_stop = self.store.depth()
                 self.store.close()
+                notifier.close()
                 log.info("agent stopped gateway=%s", self.cfg.gateway.id)
 
     def stop(self) -> None:
         self.stopping.set()
 
-    async def _detect_and_store(self) -> None:
+    async def _detect_loop(self) -> None:
         while True:
             poll = await self.queue.get()
             try:
                 self.handle_poll(poll)
+            except Exception:
+                # A fault in one poll's handling must not stop detection for everyone.
+                log.exception("poll handling failed device=%s", poll.device)
             finally:
                 self.queue.task_done()
 
+    async def _tick_loop(self) -> None:
+        n = 0
+        while True:
+            await asyncio.sleep(TICK_S)
+            n += 1
+            self.commit(self.detection.tick(now_ms()))
+            if n % STATUS_EVERY_TICKS == 0 and self.notifier.enabled:
+                self.notifier.status(summary_line(await self.services.status({})))
+            if not self._mode_pinned:
+                wanted = scheduled_mode(self.cfg.gateway)
+                if wanted is not None and wanted != self.detection.mode:
+                    log.info("mode schedule mode=%s", wanted)
+                    self.commit(self.detection.set_mode(wanted))
+
+    async def _maintain(self) -> None:
+        buf = self.cfg.buffer
+        await self.store.maintain(
+            max_bytes=int(buf.max_mb * 1_000_000), retention_s=buf.retention_days * 86400
+        )
+
+    # -- the pipeline step ----------------------------------------------------------------
+
     def handle_poll(self, poll: DevicePoll) -> list[AlarmTransition]:
-        transitions = self.detect(poll)
-        gw = self.cfg.gateway.id
-        # The alarm is durable before anything can publish it.
-        if transitions:
-            self.store.add_alarms(transitions, gw)
-        self.store.add_poll(poll, gw)
+        transitions = self.detection.on_poll(poll)
+        self.commit(transitions)
+        self.store.add_poll(poll, self.cfg.gateway.id)
         self.uplink.wake()
-        for t in transitions:
-            log.info(
-                "alarm %s rule=%s point=%s/%s level=%d value=%s limit=%s id=%s",
-                t.state,
-                t.rule,
-                t.device,
-                t.point,
-                t.level,
-                t.value,
-                t.limit,
-                t.alarm_id,
-            )
-            if self.on_alarm is not None:
-                self.on_alarm(t)
+        for r in poll.readings:
+            self.services.publish_reading(r, self.units.get(r.key, ""))
         return transitions
 
-    def detect(self, poll: DevicePoll) -> list[AlarmTransition]:
-        rows = [(self._index[r.key], r) for r in poll.readings if r.key in self._index]
-        if not rows:
-            return []
-        idx = np.array([i for i, _ in rows], dtype=np.int64)
-        ts = np.array([r.ts_ms for _, r in rows], dtype=np.int64)
-        val = np.array([r.value for _, r in rows], dtype=np.float64)
-        good = np.array([r.usable for _, r in rows], dtype=np.int8)
-        return self.engine.process_batch(idx, ts, val, good)
+    def commit(self, transitions: Sequence[AlarmTransition]) -> None:
+        """Store transitions durably (before anything can publish them), then tell others."""
+        if not transitions:
+            return
+        self.store.add_alarms(transitions, self.cfg.gateway.id)
+        for t in transitions:
+            if t.state is AlarmState.RAISED:
+                self.alarm_since[t.alarm_id] = t.ts_ms
+            elif t.state is AlarmState.CLEARED:
+                self.alarm_since.pop(t.alarm_id, None)
+            log.info(
+                "alarm %s rule=%s point=%s/%s level=%d value=%s limit=%s id=%s",
+                t.state, t.rule, t.device, t.point, t.level, t.value, t.limit, t.alarm_id,
+            )  # fmt: skip
+            self.services.publish_alarm(t)
+            if self.on_alarm is not None:
+                self.on_alarm(t)
+        for device in {t.device for t in transitions}:
+            self._poll_faster(device)
+
+    def _poll_faster(self, device: str) -> None:
+        poller = self.pollers.get(device)
+        if poller is not None:
+            poller.set_fast(device in self.detection.devices_in_alarm())
+
+    # -- operations (commands, signals) ------------------------------------------------------
+
+    def ack(self, alarm_id: str) -> AlarmTransition | None:
+        t = self.detection.ack(alarm_id, now_ms())
+        if t is not None:
+            self.commit([t])
+        return t
+
+    def set_mode(self, mode: str) -> None:
+        self._mode_pinned = True
+        log.info("mode switched mode=%s", mode)
+        self.commit(self.detection.set_mode(mode))
+
+    def reload_rules(self) -> int:
+        """Re-read the rule files; on any problem the running rules stay (ConfigError)."""
+        cfg = load_config(self.config_path) if self.config_path.exists() else self.cfg
+        ruleset = load_ruleset(cfg)
+        self.commit(self.detection.reload(ruleset))
+        self.ruleset = ruleset
+        log.info("rules reloaded rules=%d", len(ruleset.rules))
+        return len(ruleset.rules)
+
+    def _sighup(self) -> None:
+        try:
+            self.reload_rules()
+        except ConfigError as err:
+            log.error(
+                "rules not reloaded, the running rules stay: %s", str(err).replace("\n", "; ")
+            )
+
+    def _buffer_recovered_alarm(self) -> list[AlarmTransition]:
+        rec = self.store.recovery
+        assert rec is not None
+        from rules.alarms import new_alarm_id
+
+        ts = now_ms()
+        raised = AlarmTransition(
+            alarm_id=new_alarm_id(ts), ts_ms=ts, device=self.cfg.gateway.id, point="_buffer",
+            rule="buffer.recovered", kind="gateway", level=3, state=AlarmState.RAISED,
+            value=float("nan"), limit=float("nan"), unit="",
+        )  # fmt: skip
+        log.error("buffer was unreadable, moved aside to %s: %s", rec.moved_to, rec.reason)
+        # An event rather than a condition: it is raised and closed at once, both delivered.
+        return [raised, replace(raised, state=AlarmState.CLEARED)]
+
+    def health(self) -> dict[str, Any]:
+        buses = {
+            name: {"requests": b.transactions, "errors": b.failures, "timeouts": b.timeouts,
+                   "overruns": b.overruns, "busy_s": round(b.busy_s, 3)}
+            for name, b in self.buses.items()
+        }  # fmt: skip
+        devices = {
+            name: {"polls": p.health.polls, "failed_polls": p.health.failed_polls,
+                   "online": p.health.online, "reason": p.health.reason,
+                   "last_good_ts": p.status.last_good_ts_ms}
+            for name, p in self.pollers.items()
+        }  # fmt: skip
+        return {"buses": buses, "devices": devices, "mode": self.detection.mode}
 
 
 async def run_agent(cfg_path: Path, on_alarm: AlarmHook | None = None) -> None:
     cfg, profiles, ruleset = load_everything(cfg_path)
-    await Agent(cfg, profiles, ruleset, on_alarm=on_alarm).run()
+    await Agent(cfg, profiles, ruleset, config_path=cfg_path, on_alarm=on_alarm).run()

@@ -40,6 +40,20 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+MonthDay = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+
+
+class ModeWindow(_Model):
+    """`[[gateway.mode_schedule]]`: an operating mode for a yearly date range (local time),
+    e.g. flood season 06-01..09-30; a range may wrap the new year (11-15..02-28)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    mode: TopicWord
+    from_: MonthDay = Field(alias="from")
+    to: MonthDay
+
+
 class GatewaySection(_Model):
     id: GatewayId
     site: TopicWord
@@ -47,6 +61,7 @@ class GatewaySection(_Model):
     rules: list[str] = Field(default_factory=list)
     profiles: list[str] = Field(default_factory=list)
     mode: TopicWord = "normal"
+    mode_schedule: list[ModeWindow] = Field(default_factory=list)
     # Where the CLI reaches the running daemon; unset: $RUNTIME_DIRECTORY, else data_dir.
     control_socket: Path | None = None
 
@@ -119,6 +134,10 @@ class DeviceConfig(_Model):
     unit: UnitId = 1
     profile: str
     poll_interval_s: Annotated[float, Field(gt=0, le=86400)] = 5.0
+    # Poll this often while one of the device's alarms is active (adaptive polling).
+    poll_interval_alarm_s: Annotated[float, Field(gt=0, le=86400)] | None = None
+    # Failed polls in a row before the device counts as offline (kind `device` alarm).
+    offline_after: Annotated[int, Field(ge=1, le=100)] = 3
     tags: dict[str, str] = Field(default_factory=dict)
     enabled: bool = True
 

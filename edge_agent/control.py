@@ -42,6 +42,8 @@ SOCKET_NAME = "control.sock"
 # though a technician's shell has no $RUNTIME_DIRECTORY.
 SYSTEMD_RUNTIME_DIR = Path("/run/edge-agent")
 MAX_LINE_BYTES = 64 * 1024
+# Replies can be much larger than requests: a status of a gateway with many devices.
+CLIENT_LINE_BYTES = 16 * 1024 * 1024
 MAX_CLIENTS = 16
 SOCKET_MODE = 0o660
 # sockaddr_un.sun_path is 108 bytes on Linux, one of them the terminating NUL.
@@ -164,11 +166,14 @@ class ControlServer:
         if self._server is None:
             return
         self._server.close()
-        # Python 3.11's wait_closed() waits for every connection: end them (a tail never ends).
-        for task in list(self._conns):
+        # End live connections (a tail never ends by itself) and wait for them, so none
+        # is left pending when the loop closes: 3.11's wait_closed() does not wait.
+        conns = list(self._conns)
+        for task in conns:
             task.cancel()
-        with contextlib.suppress(asyncio.TimeoutError):
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2):
+                await asyncio.gather(*conns, return_exceptions=True)
                 await self._server.wait_closed()
         self._server = None
         with contextlib.suppress(FileNotFoundError):
@@ -206,9 +211,13 @@ class ControlServer:
                 if not line:
                     return
                 if line.strip():
-                    await self._dispatch(line, writer)
+                    await self._dispatch(line, reader, writer)
         except (ConnectionError, BrokenPipeError):
             log.debug("control client went away")
+        except asyncio.CancelledError:
+            # close() cancels live connections; ending quietly here keeps 3.11's
+            # start_unix_server callback from logging the cancellation as an error.
+            pass
         finally:
             self._clients -= 1
             if task is not None:
@@ -217,7 +226,9 @@ class ControlServer:
             with contextlib.suppress(ConnectionError, BrokenPipeError):
                 await writer.wait_closed()
 
-    async def _dispatch(self, line: bytes, writer: asyncio.StreamWriter) -> None:
+    async def _dispatch(
+        self, line: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         try:
             req = json.loads(line)
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -238,7 +249,7 @@ class ControlServer:
             await _send(writer, _error(rid, "malformed request: 'params' must be an object"))
             return
         if method in self.streams:
-            await self._run_stream(rid, method, params, writer)
+            await self._run_stream(rid, method, params, reader, writer)
             return
         handler = self.handlers.get(method)
         if handler is None:
@@ -257,6 +268,32 @@ class ControlServer:
         await _send(writer, {"id": rid, "ok": True, "result": result})
 
     async def _run_stream(
+        self,
+        rid: Any,
+        method: str,
+        params: Params,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """Pump the stream until it ends or the client hangs up. A stream owns its
+        connection: a client stops it by closing, and anything it sends meanwhile is
+        ignored. Watching for the hang-up matters: a `tail` on a quiet point may not
+        write for minutes, and must not hold its subscription that long."""
+        pump = asyncio.ensure_future(self._pump(rid, method, params, writer))
+        hangup = asyncio.ensure_future(_wait_eof(reader))
+        try:
+            await asyncio.wait({pump, hangup}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (pump, hangup):
+                task.cancel()
+            await asyncio.gather(pump, hangup, return_exceptions=True)
+        if hangup.done() and not hangup.cancelled():
+            raise ConnectionResetError("client closed the connection during a stream")
+        exc = None if pump.cancelled() else pump.exception()
+        if exc is not None:
+            raise exc
+
+    async def _pump(
         self, rid: Any, method: str, params: Params, writer: asyncio.StreamWriter
     ) -> None:
         items = self.streams[method](params)
@@ -266,8 +303,8 @@ class ControlServer:
         except MethodError as err:
             await _send(writer, _error(rid, str(err)))
             return
-        except (ConnectionError, BrokenPipeError):
-            raise
+        except ConnectionError:
+            raise  # the client left: not the stream's fault
         except Exception as err:
             log.exception("control stream failed method=%s", method)
             await _send(writer, _error(rid, f"internal error in {method}: {_describe(err)}"))
@@ -276,6 +313,11 @@ class ControlServer:
             # Release what the stream holds (a tail subscription) even if the client left.
             await items.aclose()
         await _send(writer, {"id": rid, "ok": True, "result": None})
+
+
+async def _wait_eof(reader: asyncio.StreamReader) -> None:
+    while await reader.read(4096):
+        pass
 
 
 def _error(rid: Any, msg: str) -> dict[str, Any]:
@@ -318,7 +360,7 @@ async def _connect(
     tried: list[str] = []
     for p in paths:
         try:
-            return await asyncio.open_unix_connection(p, limit=16 * MAX_LINE_BYTES)
+            return await asyncio.open_unix_connection(p, limit=CLIENT_LINE_BYTES)
         except FileNotFoundError:
             tried.append(str(p))
         except ConnectionRefusedError:
@@ -340,7 +382,10 @@ def _as_paths(path: Path | Sequence[Path]) -> list[Path]:
 
 
 async def _read_reply(reader: asyncio.StreamReader, rid: int) -> dict[str, Any]:
-    line = await reader.readline()
+    try:
+        line = await reader.readline()
+    except (ValueError, asyncio.LimitOverrunError) as err:
+        raise ControlError(f"the agent's reply is longer than {CLIENT_LINE_BYTES} bytes") from err
     if not line:
         raise ControlError("the agent closed the control connection without replying")
     try:
@@ -383,8 +428,11 @@ async def stream(
     connect_timeout_s: float = 5.0,
 ) -> AsyncGenerator[Any, None]:
     """Yield each item of a streaming method, then its final result (if not null)."""
-    async with asyncio.timeout(connect_timeout_s):
-        reader, writer = await _connect(_as_paths(path))
+    try:
+        async with asyncio.timeout(connect_timeout_s):
+            reader, writer = await _connect(_as_paths(path))
+    except TimeoutError as err:
+        raise ControlError(f"could not connect within {connect_timeout_s:g} s") from err
     try:
         writer.write(encode({"id": 1, "method": method, "params": params or {}}))
         await writer.drain()

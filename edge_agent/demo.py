@@ -267,7 +267,13 @@ async def run_demo(broker: tuple[str, int] | None, duration_s: float) -> int:
                 (work / "demo-overrides.toml").write_text(DEMO_OVERRIDES)
                 cfg, profs, ruleset = load_everything(work / "gateway.toml")
                 tally = Tally()
-                agent = Agent(cfg, profs, ruleset, on_alarm=lambda t: print_transition(tally, t))
+                agent = Agent(
+                    cfg,
+                    profs,
+                    ruleset,
+                    config_path=work / "gateway.toml",
+                    on_alarm=lambda t: print_transition(tally, t),
+                )
                 print(
                     f"demo: {len(devices)} simulated devices on 127.0.0.1:{modbus_port}, "
                     f"MQTT {'to ' + ':'.join(map(str, target)) if target else 'off'}, "

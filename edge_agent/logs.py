@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
-from typing import Literal
+from collections.abc import Mapping
+from typing import IO, Literal
 
 LogFormat = Literal["text", "json"]
 
@@ -31,12 +33,49 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+# sd-daemon(3) priority prefixes: journald strips them and files the line at that
+# level, so `journalctl -u edge-agent -p warning` shows warnings and worse.
+_SYSLOG_PRIORITY = {"CRITICAL": 2, "ERROR": 3, "WARNING": 4, "INFO": 6, "DEBUG": 7}
+# Under journald the journal adds the time; a second timestamp is noise.
+_JOURNAL_TEXT = "%(levelname)s %(name)s: %(message)s"
+
+
+class JournalFormatter(logging.Formatter):
+    """Prefix each line with its syslog priority (`<4>`), for journald."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        prio = _SYSLOG_PRIORITY.get(record.levelname, 6)
+        # One event, one journal entry: continuation lines (a traceback) keep the level.
+        return "\n".join(f"<{prio}>{line}" for line in self.inner.format(record).split("\n"))
+
+
+def stderr_is_journal(env: Mapping[str, str] | None = None, stream: IO[str] | None = None) -> bool:
+    """True when stderr is systemd's journal stream ($JOURNAL_STREAM names its dev:inode)."""
+    env = os.environ if env is None else env
+    stream = sys.stderr if stream is None else stream
+    value = env.get("JOURNAL_STREAM", "")
+    if not value:
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return value == f"{st.st_dev}:{st.st_ino}"
+
+
 def setup_logging(level: str = "info", fmt: LogFormat = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
+    journal = stderr_is_journal()
+    formatter: logging.Formatter
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        formatter = JsonFormatter()
     else:
-        handler.setFormatter(logging.Formatter(_TEXT))
+        formatter = logging.Formatter(_JOURNAL_TEXT if journal else _TEXT)
+    handler.setFormatter(JournalFormatter(formatter) if journal else formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -1,32 +1,38 @@
-"""Per-device polling on monotonic deadlines. Faults become bad-quality readings, never crashes."""
+"""Per-device polling on monotonic deadlines. Faults become bad-quality readings, never crashes.
+
+Each device has its own task. The bus (drivers.bus.BusLine) serialises transactions,
+so devices of one bus take turns request by request; a device that stops answering is
+probed with exponential backoff (drivers.schedule.DeviceHealth) and cannot starve the
+others. While one of its alarms is active a device may poll faster
+(`poll_interval_alarm_s`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from dataclasses import dataclass, field
 
-from drivers.base import Bus, ReadRequest
+from drivers.base import Bus, PointValue, ReadRequest
 from drivers.device import read_device
 from drivers.planner import plan_reads
 from drivers.profiles import Profile
+from drivers.schedule import BackoffPolicy, Change, DeviceHealth, Ticker
 from edge_agent.clock import now_ms, t_mono
 from edge_agent.config import DeviceConfig
-from edge_agent.logs import Episode
 from edge_agent.records import DevicePoll, Quality, Reading
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class DeviceCounters:
-    polls: int = 0
-    failed_polls: int = 0
-    consecutive_failures: int = 0
-    overruns: int = 0
+class DeviceStatus:
+    """What `status` shows for a device, kept up to date by its poller."""
+
     last_good_ts_ms: int | None = None
-    last_latency_s: float = 0.0
+    last_good: dict[str, tuple[float, int]] = field(default_factory=dict)  # point → (value, ts)
+    last_latency_s: float | None = None
+    polled: bool = False
 
 
 @dataclass
@@ -37,70 +43,70 @@ class DevicePoller:
     profile: Profile
     bus: Bus
     out: asyncio.Queue[DevicePoll]
-    counters: DeviceCounters = field(default_factory=DeviceCounters)
-    interval_s: float = 0.0
+    status: DeviceStatus = field(default_factory=DeviceStatus)
 
     def __post_init__(self) -> None:
         self.plan: list[ReadRequest] = plan_reads(self.profile)
-        self.interval_s = self.interval_s or self.device.poll_interval_s
-        self._episode = Episode(log)
+        self.health = DeviceHealth(
+            self.device.poll_interval_s, BackoffPolicy(offline_after=self.device.offline_after)
+        )
+        self.ticker = Ticker(self.device.poll_interval_s, t_mono())
+        self._poke = asyncio.Event()
+
+    def set_fast(self, fast: bool) -> None:
+        """Poll at `poll_interval_alarm_s` while an alarm of this device is active."""
+        fast_s = self.device.poll_interval_alarm_s
+        interval = fast_s if fast and fast_s is not None else self.device.poll_interval_s
+        if interval != self.ticker.interval_s:
+            log.info("poll interval device=%s interval_s=%g", self.device.name, interval)
+            self.ticker.interval_s = interval
+            self.ticker.due = min(self.ticker.due, t_mono() + interval)
+            self._poke.set()
 
     async def poll_once(self) -> DevicePoll:
         ts = now_ms()
         started = t_mono()
         values = await read_device(self.bus, self.device.unit, self.plan, self.profile)
-        self.counters.last_latency_s = t_mono() - started
+        self.status.last_latency_s = t_mono() - started
+        change = self.health.record(values)
+        self._note(change, values, ts)
         readings = tuple(
-            Reading(
-                device=self.device.name,
-                point=v.name,
-                ts_ms=ts,
-                value=v.value,
-                quality=Quality(v.quality),
-                reason=v.reason,
-            )
+            Reading(self.device.name, v.name, ts, v.value, Quality(v.quality), v.reason)
             for v in values
         )
-        # The device answered if any request came back; a decode or range fault is the sensor's.
-        answered = [r for r in readings if r.reason not in _LINK_REASONS]
-        ok = bool(answered) or not readings
-        reason = None if ok else (readings[0].reason if readings else None)
-        self._count(ok, ts, readings, reason)
-        return DevicePoll(self.device.name, ts, readings, ok, reason)
+        return DevicePoll(
+            self.device.name,
+            ts,
+            readings,
+            ok=self.health.failures_in_row == 0,
+            reason=self.health.reason,
+            link=change,
+        )
 
-    def _count(self, ok: bool, ts: int, readings: tuple[Reading, ...], reason: str | None) -> None:
-        c = self.counters
-        c.polls += 1
-        if ok:
-            if any(r.quality is Quality.GOOD for r in readings):
-                c.last_good_ts_ms = ts
-            c.consecutive_failures = 0
-            self._episode.recovered("device answering again device=%s", self.device.name)
-        else:
-            c.failed_polls += 1
-            c.consecutive_failures += 1
-            self._episode.fault(
-                "device not answering device=%s bus=%s unit=%d reason=%s",
-                self.device.name,
-                self.device.bus,
-                self.device.unit,
-                reason,
-            )
+    def _note(self, change: Change | None, values: list[PointValue], ts: int) -> None:
+        self.status.polled = True
+        good = [v for v in values if v.quality == "good"]
+        for v in good:
+            self.status.last_good[v.name] = (v.value, ts)
+        if good:
+            self.status.last_good_ts_ms = ts
+        d = self.device
+        if change == "offline":
+            log.warning(
+                "device offline device=%s bus=%s unit=%d reason=%s failed_polls=%d",
+                d.name, d.bus, d.unit, self.health.reason, self.health.failures_in_row,
+            )  # fmt: skip
+        elif change == "online":
+            log.info("device online again device=%s bus=%s unit=%d", d.name, d.bus, d.unit)
 
     async def run(self) -> None:
-        deadline = t_mono()
         while True:
-            poll = await self.poll_once()
-            await self.out.put(poll)
-            deadline += self.interval_s
-            now = t_mono()
-            if now > deadline:
-                # Skip the ticks we missed instead of bursting to catch up: the bus is busy enough.
-                missed = math.ceil((now - deadline) / self.interval_s)
-                self.counters.overruns += missed
-                deadline += missed * self.interval_s
-            await asyncio.sleep(max(0.0, deadline - t_mono()))
-
-
-# Reasons that mean the request never reached a sensor value (link or device fault).
-_LINK_REASONS = frozenset({"timeout", "bus closed", "frame error", "driver error"})
+            await self.out.put(await self.poll_once())
+            due = self.health.next_poll(self.ticker, t_mono())
+            self._poke.clear()
+            # A switch to fast polling (an alarm) shortens the wait at once.
+            try:
+                async with asyncio.timeout(max(0.0, due - t_mono())):
+                    await self._poke.wait()
+            except TimeoutError:
+                pass

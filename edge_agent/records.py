@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 from rules.events import AlarmState, AlarmTransition
 
@@ -46,3 +47,5 @@ class DevicePoll:
     readings: tuple[Reading, ...]
     ok: bool
     reason: str | None = None
+    # "offline" when this poll made the device count as offline, "online" when it is back.
+    link: Literal["offline", "online"] | None = None

@@ -80,6 +80,8 @@ class AlarmBook:
         if key is None:
             return None
         alarm = self.alarms[key]
+        if alarm.acked:
+            return None  # acknowledged once: a second ack publishes nothing new
         alarm.acked = True
         return replace(alarm.last, ts_ms=ts_ms, state=AlarmState.ACKED)
 

@@ -220,6 +220,9 @@ def register(sub: Any) -> None:
         help="what the local buffer holds; export readings",
         description="Inspect buffer.db (readings, alarms and the unsent outbox) read-only, "
         "while the agent runs or not.",
+        epilog="examples:\n  edge-agent buffer stats\n"
+        "  edge-agent buffer export --since 2h --format jsonl -o last-2h.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bsub = p.add_subparsers(dest="buffer_command", metavar="SUBCOMMAND")
     bsub.required = True
@@ -323,7 +326,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     rows = export_rows(path, since, until, points)
     write = write_csv if args.format == "csv" else write_jsonl
     if args.output is None:
-        write(rows, sys.stdout)
+        from edge_agent.cli.diag import reader_may_leave
+
+        with reader_may_leave():  # `buffer export | head`
+            write(rows, sys.stdout)
         return 0
     tmp = args.output.with_name(args.output.name + ".part")
     try:

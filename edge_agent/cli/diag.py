@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,7 +24,7 @@ from edge_agent.cli import views
 from edge_agent.cli.output import print_json
 from edge_agent.cli.root import UsageError
 from edge_agent.config import GatewayConfig, problems_from_validation, read_toml
-from edge_agent.control import Params, call, client_socket_paths, stream
+from edge_agent.control import NoAgentError, Params, call, client_socket_paths, stream
 from edge_agent.errors import ConfigError, EdgeAgentError
 
 TABLES = ("holding", "input", "coil", "discrete")
@@ -32,6 +35,16 @@ _POINT_GLOB = re.compile(r"^[A-Za-z0-9_.*?\[\]-]+(/[A-Za-z0-9_.*?\[\]-]+)?$")
 _POINT = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 MAX_REGISTERS = 125  # Modbus: read holding/input registers, function codes 3/4
 MAX_BITS = 2000  # Modbus: read coils/discrete inputs, function codes 1/2
+
+
+@contextlib.contextmanager
+def reader_may_leave() -> Iterator[None]:
+    """`edge-agent tail | head`: the reader going away is how such a pipe ends, not an
+    error. Point stdout at /dev/null so the interpreter's final flush stays quiet too."""
+    try:
+        yield
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 # ---------------------------------------------------------------- finding the daemon
@@ -292,7 +305,7 @@ def target_params(args: argparse.Namespace) -> dict[str, Any]:
         }
     if serial_opts:
         raise UsageError(f"--{serial_opts[0]} goes with --port, not --host")
-    host, _, port_text = str(args.host).rpartition(":") if ":" in args.host else (args.host, "", "")
+    host, port_text = split_host_port(args.host)
     try:
         port = int(port_text) if port_text else 502
     except ValueError:
@@ -301,6 +314,17 @@ def target_params(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(f"--host {args.host!r}: expected HOST or HOST:PORT (port 1-65535)")
     kind = "modbus-rtu-over-tcp" if args.rtu_over_tcp else "modbus-tcp"
     return {"target": {"kind": kind, "host": host, "port": port}}
+
+
+def split_host_port(text: str) -> tuple[str, str]:
+    """'10.0.0.5:502', 'plc.local', '[fe80::1]:502', 'fe80::1' -> (host, port text or '')."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, rest.removeprefix(":")
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, port
+    return text, ""  # a name, an IPv4 address, or a bare IPv6 address
 
 
 def read_params(args: argparse.Namespace) -> Params:
@@ -411,7 +435,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
     params = {"points": point_globs(args.points), "alarms": not args.no_alarms}
     if args.count is not None and args.count < 1:
         raise UsageError("--count must be 1 or more")
-    asyncio.run(_tail(args, params, sys.stdout))
+    with reader_may_leave():
+        asyncio.run(_tail(args, params, sys.stdout))
     return 0
 
 
@@ -422,15 +447,15 @@ async def _tail(args: argparse.Namespace, params: Params, out: IO[str]) -> None:
         async for item in items:
             if not isinstance(item, dict):
                 continue
-            is_alarm = item.get("type") == "alarm"
-            if args.bad and not is_alarm and item.get("quality") == "good":
+            is_reading = item.get("type", "reading") == "reading"
+            if args.bad and is_reading and item.get("quality") == "good":
                 continue
             out.write(
                 json.dumps(item, ensure_ascii=False) if args.json else views.render_tail_item(item)
             )
             out.write("\n")
             out.flush()
-            if not is_alarm:
+            if is_reading:
                 shown += 1
                 if args.count is not None and shown >= args.count:
                     return
@@ -438,8 +463,19 @@ async def _tail(args: argparse.Namespace, params: Params, out: IO[str]) -> None:
         await items.aclose()
 
 
+def _through_agent(err: NoAgentError, command: str) -> NoAgentError:
+    return NoAgentError(
+        f"{err}; `{command}` goes through the running agent so it never collides with its "
+        "polling: start it (systemctl start edge-agent)"
+    )
+
+
 def cmd_read(args: argparse.Namespace) -> int:
-    result = _expect_dict(_call(args, "read", read_params(args)), "read")
+    params = read_params(args)
+    try:
+        result = _expect_dict(_call(args, "read", params), "read")
+    except NoAgentError as err:
+        raise _through_agent(err, "read") from err
     if args.json:
         print_json(result)
     else:
@@ -449,7 +485,10 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     params = scan_params(args)
-    result = asyncio.run(_scan(args, params, sys.stderr))
+    try:
+        result = asyncio.run(_scan(args, params, sys.stderr))
+    except NoAgentError as err:
+        raise _through_agent(err, "scan") from err
     if args.json:
         print_json(result)
     else:

@@ -42,7 +42,7 @@ def add_json_option(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from edge_agent.cli import config_cmd, profiles_cmd, rules_cmd, run_cmd
+    from edge_agent.cli import buffer_cmd, config_cmd, diag, profiles_cmd, rules_cmd, run_cmd
 
     parser = _Parser(
         prog="edge-agent",
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in (run_cmd, config_cmd, rules_cmd, profiles_cmd):
+    for module in (run_cmd, config_cmd, rules_cmd, profiles_cmd, diag, buffer_cmd):
         module.register(sub)
     return parser
 

@@ -113,8 +113,8 @@ def assess(status: Mapping[str, Any]) -> list[str]:
     if dropped:
         problems.append(f"buffer dropped {dropped} telemetry messages (full buffer)")
     for d in status.get("devices") or []:
-        if d.get("state") in ("ok", "disabled"):
-            continue
+        if d.get("state") in ("ok", "disabled", "starting"):
+            continue  # starting: not polled yet, which lasts one poll at most
         where = f"{d.get('bus')} unit {d.get('unit')}"
         line = f"device {d.get('name')} ({where}): {d.get('state')}"
         if d.get("reason"):
@@ -300,6 +300,8 @@ def render_alarms(result: Mapping[str, Any], now_ms: int) -> str:
 
 def render_tail_item(item: Mapping[str, Any]) -> str:
     """One line per reading (or alarm event) of `edge-agent tail`."""
+    if item.get("type") == "dropped":
+        return f"... {item.get('count')} items dropped: this terminal did not keep up"
     ts = format_ts(int(item.get("ts_ms", 0)))
     key = f"{item.get('device')}/{item.get('point')}"
     if item.get("type") == "alarm":

@@ -70,3 +70,21 @@ def prune_cleared(conn: sqlite3.Connection, before_ts_ms: int) -> int:
         (before_ts_ms,),
     )
     return cur.rowcount
+
+
+def recent(conn: sqlite3.Connection, n: int) -> list[AlarmTransition]:
+    """The last `n` alarm transitions, newest first."""
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM alarms ORDER BY id DESC LIMIT ?", (n,))
+    return [_row(r) for r in rows.fetchall()]
+
+
+def raised_at(conn: sqlite3.Connection, alarm_ids: Sequence[str]) -> dict[str, int]:
+    """When each of these alarms was raised (the ts of its first transition)."""
+    if not alarm_ids:
+        return {}
+    marks = ",".join("?" * len(alarm_ids))
+    rows = conn.execute(
+        f"SELECT alarm_id, min(ts_ms) FROM alarms WHERE alarm_id IN ({marks}) GROUP BY alarm_id",
+        list(alarm_ids),
+    )
+    return {str(a): int(ts) for a, ts in rows.fetchall()}

@@ -26,7 +26,6 @@ MIGRATIONS: list[str] = [
         quality TEXT NOT NULL,
         reason  TEXT
     );
-    CREATE INDEX readings_ts ON readings(ts_ms);
     CREATE TABLE alarms (
         id       INTEGER PRIMARY KEY,
         alarm_id TEXT NOT NULL,

@@ -55,7 +55,7 @@ class Uplink:
         backoff_max_s: float = 60.0,
         stop_drain_s: float = 3.0,
         version: str = __version__,
-        maintain_store: bool = True,
+        maintain_store: bool = False,
     ) -> None:
         self.cfg = cfg
         self.store = store
@@ -109,6 +109,12 @@ class Uplink:
                         await self._session(link)
                 except LinkError as err:
                     self._lost(err)
+                except Exception as err:  # a store failure or a bug: retry, never crash
+                    if self._down_since is None:
+                        log.exception("uplink session failed reason=%s", err)
+                        self._down_since = t_mono()
+                    self.counters["connect_failures"] += 1
+                    self.last_error = f"{type(err).__name__}: {err}"
                 finally:
                     self.connected.clear()
                 if self._stopping.is_set():
@@ -127,11 +133,20 @@ class Uplink:
             self._done.set()
 
     async def _upkeep(self) -> None:
-        """The store's periodic work (batched commits, size cap, retention)."""
+        """The store's periodic work (batched commits, size cap, retention), for an
+        uplink used without the agent (which runs `Store.maintain` itself)."""
         buf = self.cfg.buffer
-        await self.store.maintain(
-            max_bytes=int(buf.max_mb * 1_000_000), retention_s=buf.retention_days * 86400
-        )
+        failing = False
+        while True:
+            try:
+                await self.store.maintain(
+                    max_bytes=int(buf.max_mb * 1_000_000), retention_s=buf.retention_days * 86400
+                )
+            except Exception as err:  # a disk error must not take delivery down with it
+                if not failing:
+                    log.exception("buffer upkeep failed reason=%s", err)
+                failing = True
+                await asyncio.sleep(5.0)
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Publish `offline`, disconnect cleanly (no last will) and end `run()`."""
@@ -154,7 +169,6 @@ class Uplink:
 
     def _up(self) -> None:
         self.counters["connects"] += 1
-        self.connected.set()
         where = f"{self.cfg.mqtt.host}:{self.cfg.mqtt.port}"
         if self._down_since is not None:
             log.info(
@@ -184,6 +198,7 @@ class Uplink:
         await link.publish(self.topics.status, self._status("online"), qos=1, retain=True)
         await self._publish_snapshot(link)
         await link.subscribe(self.topics.commands, qos=1)
+        self.connected.set()  # announced, snapshot out, listening for commands
         await _first_of(
             self._drain(link),
             self._listen(link),
@@ -251,6 +266,8 @@ class Uplink:
         finally:
             for task in tasks:
                 task.cancel()
+            if acked:  # acknowledged before the session ended: never resend those
+                self.store.delete([r.seq for r in acked])
         if failure:
             raise failure[0]
 

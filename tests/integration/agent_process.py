@@ -59,9 +59,10 @@ class AgentProcess:
     config: Path
     log: Path
     proc: asyncio.subprocess.Process | None = None
+    env: dict[str, str] | None = None
 
     async def start(self) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(self.env or {})}
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -90,8 +91,10 @@ class AgentProcess:
 
 
 @contextlib.asynccontextmanager
-async def agent_process(config: Path, log: Path) -> AsyncIterator[AgentProcess]:
-    a = AgentProcess(config, log)
+async def agent_process(
+    config: Path, log: Path, env: dict[str, str] | None = None
+) -> AsyncIterator[AgentProcess]:
+    a = AgentProcess(config, log, env=env)
     await a.start()
     try:
         yield a
@@ -130,7 +133,10 @@ async def subscribe_forever(
             ) as client:
                 await client.subscribe(topic, qos=1)
                 async for msg in client.messages:
-                    payload = json.loads(bytes(msg.payload))  # type: ignore[arg-type]
+                    try:
+                        payload = json.loads(bytes(msg.payload))  # type: ignore[arg-type]
+                    except ValueError:
+                        continue  # e.g. a malformed command a test sent on purpose
                     platform.messages.append((str(msg.topic), payload, bool(msg.retain)))
                     platform.changed.set()
         except aiomqtt.MqttError:

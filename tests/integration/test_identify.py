@@ -8,7 +8,7 @@ import pytest
 
 from drivers.bus import open_bus
 from drivers.errors import DeviceException
-from drivers.identify import identify, read_identification, suggest
+from drivers.identify import identify, read_identification, scan_units, suggest
 from drivers.profiles import load_profiles
 from drivers.ptypair import PtyPair
 from drivers.settings import ModbusRtuBusConfig, ModbusTcpBusConfig
@@ -84,3 +84,33 @@ async def test_identify_over_rtu(tmp_path: Path) -> None:
     assert fmr.objects["ProductCode"] == "FMR20"
     assert [c.profile_id for c in fmr.candidates] == ["endress-hauser-fmr20"]
     assert [c.profile_id for c in urm.candidates] == ["dfrobot-urm12"]
+
+
+async def test_scan_finds_answering_units_and_identifies_them() -> None:
+    devs = devices()
+    devs[2].exception_code = 2  # unit 3 is there but refuses the probe address
+    server = SimServer(devs)
+    port = await server.start()
+    cfg = ModbusTcpBusConfig(
+        kind="modbus-tcp", name="tcp", host="127.0.0.1", port=port, timeout_s=0.15, retries=0
+    )
+    try:
+        async with open_bus(cfg) as bus:
+            results = [
+                r
+                async for r in scan_units(bus, [1, 2, 3, 4], identify_unit=True, profiles=PROFILES)
+            ]
+    finally:
+        await server.stop()
+    by_unit = {r.unit: r for r in results}
+    assert [r.unit for r in results] == [1, 2, 3, 4]
+    assert by_unit[1].answer == "registers"
+    assert by_unit[1].identity is not None
+    assert by_unit[1].identity["vendor"] == "Endress+Hauser"
+    assert by_unit[1].candidates == ("endress-hauser-fmr20",)
+    assert by_unit[2].candidates == ("dfrobot-urm12",)
+    assert by_unit[2].identity is None
+    assert (by_unit[3].answer, by_unit[3].exception_code) == ("exception", 2)
+    assert by_unit[4].answer is None
+    assert by_unit[4].as_dict()["registers"] is None
+    assert by_unit[1].as_dict()["exception_code"] is None

@@ -203,3 +203,29 @@ async def test_rtu_over_tcp_device_server() -> None:
             assert (await poll(bus, 3, PRESSURE)).quality == "good"
     finally:
         await server.stop()
+
+
+async def test_rtu_inter_frame_delay_is_kept_between_transactions(line: Line) -> None:
+    cfg = ModbusRtuBusConfig(
+        kind="modbus-rtu",
+        name="rs485-slow",
+        port=str(line.pair.b),
+        timeout_s=0.3,
+        inter_frame_delay_s=0.05,
+    )
+    async with open_bus(cfg) as bus:
+        assert bus.inter_frame_delay_s == 0.05
+        t0 = time.monotonic()
+        await asyncio.gather(*(bus.read(1, "holding", 0, 2) for _ in range(6)))
+        elapsed = time.monotonic() - t0
+    assert elapsed >= 5 * 0.05  # five gaps between six transactions
+
+
+def test_rtu_minimum_gap_follows_the_baud_rate() -> None:
+    from drivers.bus import min_frame_gap_s
+
+    slow = ModbusRtuBusConfig(kind="modbus-rtu", name="a", port="/dev/null", baudrate=1200)
+    fast = ModbusRtuBusConfig(kind="modbus-rtu", name="b", port="/dev/null", baudrate=115200)
+    assert min_frame_gap_s(slow) == pytest.approx(3.5 * 11 / 1200)
+    assert min_frame_gap_s(fast) == pytest.approx(0.00175)
+    assert open_bus(slow).inter_frame_delay_s == pytest.approx(3.5 * 11 / 1200)

@@ -167,3 +167,45 @@ async def test_one_transaction_at_a_time_per_bus(
         elapsed = time.monotonic() - t0
     assert results == [[2345]] * 4
     assert elapsed >= 0.4  # four 100 ms answers, one after another
+    stats = bus.stats()
+    assert (stats["transactions"], stats["failures"]) == (4, 0)
+    assert stats["busy_s"] >= 0.4
+
+
+async def test_cut_short_tcp_answer_is_a_frame_error(
+    sims: tuple[SimServer, dict[int, SimulatedDevice]],
+) -> None:
+    server, devices = sims
+    devices[1].frame_fault = "short"
+    async with tcp_bus(server.port) as bus:
+        p = await poll(bus, 1, PRESSURE)
+        assert (p["pressure"].quality, p["pressure"].reason) == ("bad", "frame error")
+        devices[1].frame_fault = None
+        assert (await poll(bus, 1, PRESSURE))["pressure"].quality == "good"
+
+
+async def test_half_open_link_is_reopened_after_repeated_silence() -> None:
+    """A peer that accepts the connection but never answers (rebooted gateway behind a
+    NAT, say): after a few timeouts in a row the link is closed and dialled again."""
+    connections = 0
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        try:
+            while await reader.read(256):
+                pass
+        finally:
+            writer.close()
+
+    listener = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        async with tcp_bus(port, timeout_s=0.1) as bus:
+            for _ in range(4):
+                with pytest.raises(BusTimeout):
+                    await bus.read(1, "holding", 0, 1)
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    assert connections >= 2

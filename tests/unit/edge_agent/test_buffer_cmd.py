@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from edge_agent.cli.buffer_cmd import buffer_stats, export_rows, parse_time
 from edge_agent.cli.root import UsageError
 from edge_agent.errors import EdgeAgentError
-from tests.unit.edge_agent.test_diag import run_cli
+from tests.unit.edge_agent.cli_support import run_cli
 
 T0 = 1795536000000  # 2026-11-24T16:00:00Z
 
@@ -233,3 +235,30 @@ def test_cli_export_to_an_unwritable_place_is_one_line(
     target = tmp_path / "no-such-dir" / "x.csv"
     assert run_cli(["buffer", "export", "--db", str(db), "-o", str(target)]) == 1
     assert capsys.readouterr().err.startswith(f"edge-agent: error: cannot write {target}: ")
+
+
+def test_export_into_head_ends_quietly(db: Path, tmp_path: Path) -> None:
+    code = (
+        "import sys; from tests.unit.edge_agent.cli_support import run_cli; "
+        f"sys.exit(run_cli(['buffer', 'export', '--db', {str(db)!r}]))"
+    )
+    conn = sqlite3.connect(db)  # enough rows to overflow the pipe buffer
+    conn.executemany(
+        "INSERT INTO readings VALUES ('pt-9', 'pressure', ?, 0.5, 'good', NULL)",
+        [(T0 + i,) for i in range(50_000)],
+    )
+    conn.commit()
+    conn.close()
+    proc = subprocess.run(
+        f'{sys.executable} -c "{code}" 2>{tmp_path}/err.txt | head -n 2; '
+        "echo rc=${PIPESTATUS[0]}",
+        shell=True,
+        executable="/bin/bash",
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.stdout.splitlines()[0] == "ts,ts_ms,point,value,quality,reason"
+    assert proc.stdout.splitlines()[-1] == "rc=0"
+    assert (tmp_path / "err.txt").read_text() == ""

@@ -74,6 +74,8 @@ class Counter:
                     await asyncio.sleep(0.01)
             if params.get("fail"):
                 raise MethodError("bus rs485-1 is gone")
+            if params.get("quiet"):
+                await asyncio.Event().wait()  # a tail on a point nobody polls
             while params.get("forever"):
                 yield {"i": -1}
                 await asyncio.sleep(0.01)
@@ -227,6 +229,20 @@ async def test_client_leaving_mid_stream_releases_the_stream(sock_dir: Path) -> 
         assert await call(path, "echo") == {"echo": {}}
 
 
+async def test_client_leaving_a_quiet_stream_releases_it_at_once(sock_dir: Path) -> None:
+    path = sock_dir / "control.sock"
+    counter = Counter()
+    async with server(path, counter):
+        _, writer = await asyncio.open_unix_connection(path)
+        writer.write(b'{"id": 1, "method": "count", "params": {"n": 0, "quiet": true}}\n')
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        assert not counter.closed.is_set()
+        writer.close()  # nothing will ever be written to notice the hang-up by
+        async with asyncio.timeout(2):
+            await counter.closed.wait()
+
+
 async def test_slow_method_times_out_on_the_client(sock_dir: Path) -> None:
     path = sock_dir / "control.sock"
     async with server(path):
@@ -334,3 +350,64 @@ def test_sync_call_from_code_without_a_loop(sock_dir: Path) -> None:
         t.join(5)
         loop.close()
     assert not os.path.exists(path)
+
+
+async def test_a_reply_too_long_for_the_client_is_a_clear_error(
+    sock_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edge_agent.control as control
+
+    monkeypatch.setattr(control, "CLIENT_LINE_BYTES", 100)
+    path = sock_dir / "control.sock"
+    async with server(path):
+        with pytest.raises(ControlError, match="reply is longer than 100 bytes"):
+            await call(path, "echo", {"x": "y" * 200})
+
+
+async def test_closing_the_server_ends_live_streams_before_returning(sock_dir: Path) -> None:
+    path = sock_dir / "control.sock"
+    counter = Counter()
+    srv = server(path, counter)
+    await srv.start()
+    reader, writer = await asyncio.open_unix_connection(path)
+    writer.write(b'{"id": 1, "method": "count", "params": {"forever": true}}\n')
+    await reader.readline()
+    await srv.close()  # what the agent does on SIGTERM
+    assert counter.closed.is_set()
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+    async with asyncio.timeout(1):
+        await reader.read()  # reaches EOF: the client sees the connection end
+    writer.close()
+
+
+async def connect_as(path: Path, uid: int, groups: list[int]) -> tuple[int, str, str]:
+    """Talk to the socket as another user, with the kernel's permission checks (needs root,
+    as `make test` runs; setpriv and socat are on every CI machine)."""
+    cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}"]
+    cmd += [f"--groups={','.join(map(str, groups))}"] if groups else ["--clear-groups"]
+    cmd += ["socat", "-t", "2", "-", f"UNIX-CONNECT:{path}"]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(10):
+        out, err = await proc.communicate(b'{"id": 1, "method": "echo", "params": {"a": 1}}\n')
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_socket_admits_its_group_and_refuses_everyone_else(sock_dir: Path) -> None:
+    os.chmod(sock_dir, 0o755)  # only the socket's own mode decides
+    path = sock_dir / "control.sock"
+    nobody = 65534
+    async with server(path):
+        gid = path.stat().st_gid
+        rc, out, _ = await connect_as(path, nobody, [gid])
+        assert rc == 0
+        assert json.loads(out) == {"id": 1, "ok": True, "result": {"echo": {"a": 1}}}
+        rc, out, err = await connect_as(path, nobody, [])
+        assert rc != 0
+        assert out == ""
+        assert "Permission denied" in err

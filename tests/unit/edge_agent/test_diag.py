@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import AsyncGenerator, Iterator
@@ -18,29 +20,9 @@ from typing import Any
 
 import pytest
 
-from edge_agent.cli import buffer_cmd, diag
-from edge_agent.cli.root import _Parser
+from edge_agent.cli import diag
 from edge_agent.control import ControlServer, MethodError, Params
-from edge_agent.errors import EdgeAgentError
-from tests.unit.edge_agent.test_views import doc_example
-
-
-def run_cli(argv: list[str]) -> int:
-    """What `edge-agent` does with these commands (cli/root.run_cli, minus the others)."""
-    parser = _Parser(prog="edge-agent")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-    diag.register(sub)
-    buffer_cmd.register(sub)
-    try:
-        args = parser.parse_args(argv)
-        return int(args.handler(args))
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    except EdgeAgentError as err:
-        for line in str(err).splitlines():
-            print(f"edge-agent: error: {line}", file=__import__("sys").stderr)
-        return 1
+from tests.unit.edge_agent.cli_support import doc_example, run_cli
 
 
 @dataclass
@@ -535,3 +517,76 @@ def test_scan_bad_unit_list_is_one_line(
 def test_unit_lists() -> None:
     assert diag.parse_units("1-3,2,7") == [1, 2, 3, 7]
     assert diag.parse_units("0") == [0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["read", "--bus", "rs485-1", "--address", "0"], ["scan", "--bus", "rs485-1", "--units", "1"]],
+)
+def test_read_and_scan_without_an_agent_say_why_they_need_it(
+    argv: list[str], sock_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli([*argv, "--socket", str(sock_dir / "control.sock")]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"edge-agent: error: no agent running: cannot connect to {sock_dir}/control.sock; "
+        f"`{argv[0]}` goes through the running agent so it never collides with its polling: "
+        "start it (systemctl start edge-agent)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10.0.0.5:1502", ("10.0.0.5", "1502")),
+        ("plc.local", ("plc.local", "")),
+        ("[fe80::1]:502", ("fe80::1", "502")),
+        ("fe80::1", ("fe80::1", "")),
+    ],
+)
+def test_host_and_port(text: str, expected: tuple[str, str]) -> None:
+    assert diag.split_host_port(text) == expected
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status"],
+        ["alarms"],
+        ["tail"],
+        ["read"],
+        ["scan"],
+        ["buffer"],
+        ["buffer", "stats"],
+        ["buffer", "export"],
+    ],
+)
+def test_every_command_has_help_with_examples(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli([*argv, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "\nexamples:\n  edge-agent " in out
+
+
+def test_tail_into_head_ends_quietly(agent: FakeAgent, tmp_path: Path) -> None:
+    code = (
+        "import sys; from tests.unit.edge_agent.cli_support import run_cli; "
+        f"sys.exit(run_cli(['tail', '--socket', {str(agent.path)!r}]))"
+    )
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.run(
+        f'{sys.executable} -c "{code}" 2>{tmp_path}/err.txt | head -n 2; '
+        "echo rc=${PIPESTATUS[0]}",
+        shell=True,
+        executable="/bin/bash",
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3
+    assert lines[0].endswith("pt-101/pressure  0.4 MPa  good")
+    assert lines[2] == "rc=0"
+    assert (tmp_path / "err.txt").read_text() == ""

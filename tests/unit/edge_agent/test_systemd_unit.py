@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -170,3 +171,33 @@ def test_sysusers_and_tmpfiles_make_the_user_and_private_directories(tmp_path: P
     assert (etc.st_uid, etc.st_gid, etc.st_mode & 0o7777) == (0, gid, 0o750)
     state = (root / "var/lib/edge-agent").stat()
     assert (state.st_uid, state.st_gid, state.st_mode & 0o7777) == (uid, gid, 0o750)
+
+
+MDWE_PROBE = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+# PR_SET_MDWE (65), PR_MDWE_REFUSE_EXEC_GAIN (1): the kernel's own form of
+# systemd's MemoryDenyWriteExecute= (Linux 6.3 and later).
+if libc.prctl(65, 1, 0, 0, 0) != 0:
+    sys.exit("PR_SET_MDWE not supported: " + os.strerror(ctypes.get_errno()))
+from numba import njit
+print(njit(lambda x: x + 1)(1))
+"""
+
+
+def test_numba_cannot_live_with_memory_deny_write_execute() -> None:
+    """Why the unit leaves MemoryDenyWriteExecute= off: the JIT needs W+X memory."""
+    free = subprocess.run(
+        [sys.executable, "-c", MDWE_PROBE.replace("if libc.prctl", "if 0 and libc.prctl")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert free.returncode == 0, free.stderr
+    assert free.stdout.strip() == "2"
+    denied = subprocess.run(
+        [sys.executable, "-c", MDWE_PROBE], capture_output=True, text=True, timeout=120
+    )
+    assert "PR_SET_MDWE not supported" not in denied.stderr, denied.stderr
+    assert denied.returncode != 0
+    assert "cannot allocate executable memory" in denied.stderr

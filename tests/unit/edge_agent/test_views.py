@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import copy
-import json
-import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge_agent.cli import views
-
-DOC = Path(__file__).resolve().parents[3] / "docs" / "cli.md"
-
-
-def doc_example(key: str) -> dict[str, Any]:
-    """The first ```json block of docs/cli.md that has `key` at its top level."""
-    for block in re.findall(r"```json\n(.*?)```", DOC.read_text(), re.S):
-        try:
-            data = json.loads(block)
-        except json.JSONDecodeError:
-            continue  # several one-line objects in one block
-        if isinstance(data, dict) and key in data:
-            return data
-    raise AssertionError(f"docs/cli.md has no json example with {key!r}")
+from tests.unit.edge_agent.cli_support import doc_example
 
 
 @pytest.fixture
@@ -123,9 +107,12 @@ def test_device_never_answered_says_never(status: dict[str, Any]) -> None:
     )
 
 
-def test_disabled_device_is_not_a_problem(status: dict[str, Any]) -> None:
+def test_disabled_or_not_yet_polled_device_is_not_a_problem(status: dict[str, Any]) -> None:
     status["devices"][1].update(state="disabled", reason=None)
     assert views.assess(status) == []
+    status["devices"][1].update(state="starting", reason=None)
+    assert views.assess(status) == []
+    assert "STARTING" in views.render_status(status)
 
 
 def test_sparse_status_from_an_older_or_newer_daemon_still_renders() -> None:

@@ -1,0 +1,129 @@
+"""The detection stage: the rule engine over the bound points, plus each device's own
+link alarm (kind `device`, rule `offline`), with one view of every active alarm.
+
+Everything that changes alarms goes through here (samples, time, ack, reload, mode),
+and every method returns the transitions it caused, for the store to commit first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from edge_agent.clock import now_ms
+from edge_agent.config import DeviceConfig
+from edge_agent.records import AlarmState, AlarmTransition, DevicePoll
+from rules.alarms import new_alarm_id
+from rules.engine import Engine
+from rules.events import PointMeta
+from rules.spec import RuleSet
+
+log = logging.getLogger(__name__)
+
+DEVICE_POINT = "_device"  # the `point` of a device's own alarms (profile points never start with _)
+DEVICE_KIND = "device"
+OFFLINE_RULE = "offline"
+OFFLINE_LEVEL = 3  # yellow: dispatch an inspection
+
+
+class Detection:
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        points: Sequence[PointMeta],
+        devices: Sequence[DeviceConfig],
+        mode: str,
+        stored_active: Sequence[AlarmTransition] = (),
+    ) -> None:
+        self.points = list(points)
+        self.devices = {d.name: d for d in devices}
+        self.engine = Engine(ruleset, self.points, mode=mode)
+        self._index = {m.key: self.engine.index(m.key) for m in self.points}
+        self.device_alarms: dict[str, AlarmTransition] = {}
+        rule_alarms = [t for t in stored_active if t.kind != DEVICE_KIND]
+        # Alarms whose rule or point is gone since the last run are closed, not forgotten.
+        self.orphans = self.engine.restore(rule_alarms)
+        for t in stored_active:
+            if t.kind == DEVICE_KIND and t.device in self.devices:
+                self.device_alarms[t.device] = t
+            elif t.kind == DEVICE_KIND:
+                self.orphans.append(replace(t, ts_ms=now_ms(), state=AlarmState.CLEARED))
+
+    @property
+    def mode(self) -> str:
+        return self.engine.mode
+
+    @property
+    def ruleset(self) -> RuleSet:
+        return self.engine.ruleset
+
+    def on_poll(self, poll: DevicePoll) -> list[AlarmTransition]:
+        out = self._link(poll)
+        rows = [(self._index[r.key], r) for r in poll.readings if r.key in self._index]
+        if rows:
+            out += self.engine.process_batch(
+                np.array([i for i, _ in rows], dtype=np.int64),
+                np.array([r.ts_ms for _, r in rows], dtype=np.int64),
+                np.array([r.value for _, r in rows], dtype=np.float64),
+                np.array([r.usable for _, r in rows], dtype=np.int8),
+            )
+        return out
+
+    def _link(self, poll: DevicePoll) -> list[AlarmTransition]:
+        dev = self.devices.get(poll.device)
+        if dev is None:
+            return []
+        current = self.device_alarms.get(poll.device)
+        if poll.link == "offline" and current is None:
+            t = AlarmTransition(
+                alarm_id=new_alarm_id(poll.ts_ms),
+                ts_ms=poll.ts_ms,
+                device=poll.device,
+                point=DEVICE_POINT,
+                rule=OFFLINE_RULE,
+                kind=DEVICE_KIND,
+                level=OFFLINE_LEVEL,
+                state=AlarmState.RAISED,
+                value=float(dev.offline_after),
+                limit=float(dev.offline_after),
+                unit="failed polls",
+            )
+            self.device_alarms[poll.device] = t
+            return [t]
+        if poll.ok and current is not None:
+            # Also after a restart: a restored offline alarm clears on the first answer.
+            del self.device_alarms[poll.device]
+            return [replace(current, ts_ms=poll.ts_ms, state=AlarmState.CLEARED, value=0.0)]
+        return []
+
+    def tick(self, ts_ms: int) -> list[AlarmTransition]:
+        return self.engine.tick(ts_ms)
+
+    def active(self) -> list[AlarmTransition]:
+        return self.engine.active() + list(self.device_alarms.values())
+
+    def devices_in_alarm(self) -> set[str]:
+        return {t.device for t in self.active()}
+
+    def ack(self, alarm_id: str, ts_ms: int) -> AlarmTransition | None:
+        for dev, t in self.device_alarms.items():
+            if t.alarm_id == alarm_id:
+                if t.state is AlarmState.ACKED:
+                    return None
+                acked = replace(t, ts_ms=ts_ms, state=AlarmState.ACKED)
+                self.device_alarms[dev] = acked
+                return acked
+        return self.engine.ack(alarm_id, ts_ms)
+
+    def reload(self, ruleset: RuleSet) -> list[AlarmTransition]:
+        """Swap in new rules atomically; unchanged bindings keep state and alarms."""
+        engine, cleared = self.engine.reload(ruleset, now_ms())
+        self.engine = engine
+        self._index = {m.key: engine.index(m.key) for m in self.points}
+        return cleared
+
+    def set_mode(self, mode: str) -> list[AlarmTransition]:
+        return self.engine.set_mode(mode, now_ms())
