@@ -191,6 +191,12 @@ class DriftRule(_Bound):
     sigma_min: Positive = 1e-6  # floor on sigma, in the point's unit (use the quantum)
     hold_s: Seconds = 3600.0  # an alarm clears this long after its last CUSUM crossing
     level: LevelNo = 4
+    # "peers": the CUSUM runs on the reading minus the median of the latest readings of the
+    # rule's other points (sharing the `peers_scope` tag value when given): a drift of one
+    # sensor stands out, network-wide moves cancel
+    against: Literal["baseline", "peers"] = "baseline"
+    peers_scope: str | None = None
+    peer_max_age_s: PosSeconds = 300.0
 
 
 class CompositeRule(RuleBase):
