@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from rules.errors import RuleError
 
@@ -252,6 +252,8 @@ class Override(BaseModel):
 
 
 class RuleFile(_Model):
+    """The whole file, for its JSON schema; loading validates entry by entry (parse_rule_file)."""
+
     rules: list[Rule] = Field(default_factory=list)
     overrides: list[Override] = Field(default_factory=list)
 
@@ -345,15 +347,45 @@ def resolve_ref(ref: str | Path, base_dir: Path) -> tuple[str, str]:
     )
 
 
-def parse_rule_file(name: str, text: str) -> tuple[RuleFile | None, list[tuple[str, str, str]]]:
+@dataclass
+class ParsedFile:
+    """The valid entries of one file, with their indices, and the ids of invalid rules."""
+
+    rules: list[tuple[int, RuleBase]] = field(default_factory=list)
+    overrides: list[tuple[int, Override]] = field(default_factory=list)
+    broken_ids: set[str] = field(default_factory=set)
+
+
+_RULE: TypeAdapter[RuleBase] = TypeAdapter(Rule)
+
+
+def parse_rule_file(name: str, text: str) -> tuple[ParsedFile, list[tuple[str, str, str]]]:
+    """Validate each entry on its own, so one bad rule does not hide the others' problems."""
+    out = ParsedFile()
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        return None, [(name, "", f"not valid TOML: {err}")]
-    try:
-        return RuleFile.model_validate(raw), []
-    except ValidationError as err:
-        return None, [(name, format_loc(e["loc"]), _allowed(e)) for e in err.errors()]
+        return out, [(name, "", f"not valid TOML: {err}")]
+    problems = [(name, key, "unknown key; allowed: rules, overrides")
+                for key in raw if key not in ("rules", "overrides")]  # fmt: skip
+    for key in ("rules", "overrides"):
+        items = raw.get(key, [])
+        if not isinstance(items, list):
+            problems.append((name, key, f"must be an array of tables ([[{key}]])"))
+            continue
+        for i, item in enumerate(items):
+            try:
+                if key == "rules":
+                    out.rules.append((i, _RULE.validate_python(item)))
+                else:
+                    out.overrides.append((i, Override.model_validate(item)))
+            except ValidationError as err:
+                problems.extend(
+                    (name, format_loc((key, i, *e["loc"])), _allowed(e)) for e in err.errors()
+                )
+                if key == "rules" and isinstance(item, dict) and isinstance(item.get("id"), str):
+                    out.broken_ids.add(item["id"])
+    return out, problems
 
 
 def load_rules(refs: Sequence[str | Path], base_dir: Path) -> RuleSet:
@@ -363,6 +395,7 @@ def load_rules(refs: Sequence[str | Path], base_dir: Path) -> RuleSet:
     where: dict[str, tuple[str, int]] = {}
     overrides: list[SourcedOverride] = []
     files: list[str] = []
+    broken: set[str] = set()
     for ref in refs:
         try:
             name, text = resolve_ref(ref, base_dir)
@@ -372,9 +405,8 @@ def load_rules(refs: Sequence[str | Path], base_dir: Path) -> RuleSet:
         files.append(name)
         parsed, errs = parse_rule_file(name, text)
         problems.extend(errs)
-        if parsed is None:
-            continue
-        for i, r in enumerate(parsed.rules):
+        broken |= parsed.broken_ids
+        for i, r in parsed.rules:
             if r.id in where:
                 f0, i0 = where[r.id]
                 problems.append(
@@ -387,11 +419,13 @@ def load_rules(refs: Sequence[str | Path], base_dir: Path) -> RuleSet:
                 continue
             where[r.id] = (name, i)
             rules.append(r)
-        overrides.extend(SourcedOverride(name, i, o) for i, o in enumerate(parsed.overrides))
+        overrides.extend(SourcedOverride(name, i, o) for i, o in parsed.overrides)
     by_id = {r.id: r for r in rules}
     for so in overrides:
         loc = f"overrides[{so.index}]"
         target = by_id.get(so.override.rule)
+        if target is None and so.override.rule in broken:
+            continue  # its rule is already reported as invalid
         if target is None:
             problems.append(
                 (
