@@ -197,6 +197,7 @@ class DriftRule(_Bound):
     against: Literal["baseline", "peers"] = "baseline"
     peers_scope: str | None = None
     peer_max_age_s: PosSeconds = 300.0
+    max_peers: Annotated[int, Field(ge=1, le=32)] = 8  # the next ones in point order, wrapping
 
 
 class CompositeRule(RuleBase):

@@ -7,7 +7,9 @@ last_val[p], last_ts[p]; then
 
     resid = x - median{ last_val[q] : q peer of b, t - last_ts[q] <= max_age_ms[b] }
 
-(NaN when no peer is fresh, or the reading itself is NaN or bad). Network-wide
+(NaN when no peer is fresh, or the reading itself is NaN or bad). A binding
+has at most `max_peers` peers (the next points of its rule, in order), so the
+sort stays small on a gateway with hundreds of points. Network-wide
 moves (pumps, demand) shift all points together and cancel; a sensor drifting
 on its own does not. Points are polled at different moments, so a network-wide
 step shows in one reading's residual before the peers have caught up: the

@@ -233,15 +233,19 @@ class DriftTable(KindTable):
         self.use_peers = self.column(lambda r, _: 1 if r.against == "peers" else 0, np.int8)
         self.bind_point = np.array([bd.point_idx for bd in self.bindings], dtype=np.int64)
         rows: list[list[int]] = []
-        for bd in self.bindings:
+        for b, bd in enumerate(self.bindings):
             r, me = bd.rule, points[bd.point_idx]
             assert isinstance(r, DriftRule)
+            if r.against != "peers":
+                rows.append([])
+                continue
             scope = None if r.peers_scope is None else me.tags.get(r.peers_scope)
-            rows.append([
-                o.point_idx for o in self.bindings
-                if r.against == "peers" and o.rule.id == r.id and o.point_idx != bd.point_idx
+            mates = [
+                o.point_idx for o in self.bindings[b + 1 :] + self.bindings[:b]
+                if o.rule.id == r.id and o.point_idx != bd.point_idx
                 and (r.peers_scope is None or points[o.point_idx].tags.get(r.peers_scope) == scope)
-            ])  # fmt: skip
+            ]  # fmt: skip
+            rows.append(mates[: r.max_peers])  # the next ones in order: O(max_peers) a sample
         self.peer_ptr = np.zeros(self.n + 1, dtype=np.int64)
         np.cumsum([len(r) for r in rows], out=self.peer_ptr[1:])
         self.peer_idx = np.array([q for r in rows for q in r], dtype=np.int64)
