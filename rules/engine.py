@@ -154,10 +154,9 @@ class Engine:
         return self._audible(out + self._couple(changes))
 
     def _audible(self, transitions: list[AlarmTransition]) -> list[AlarmTransition]:
-        """Drop the transitions of `notify = false` rules: they only feed composites."""
-        if not self._silent:
-            return transitions
-        return [t for t in transitions if t.rule not in self._silent]
+        """Drop the transitions of `notify = false` rules (they only feed composites), and a
+        clear of a binding that held no alarm (level 0: nothing was ever raised to clear)."""
+        return [t for t in transitions if t.rule not in self._silent and t.level > 0]
 
     def _couple(self, changes: Sequence[Change]) -> list[AlarmTransition]:
         """Feed member level changes to the composite bindings they fill."""
