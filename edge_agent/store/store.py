@@ -301,7 +301,6 @@ class Store:
                 self.flush()
             now = t_mono()
             if now >= next_cap:
-                self.flush()
                 self.enforce_cap(max_bytes)
                 next_cap = now + 1.0
             if now >= next_prune:
