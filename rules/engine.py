@@ -52,6 +52,7 @@ class Engine:
         composites = [r for r in ruleset.rules if isinstance(r, CompositeRule) and r.enabled]
         self.composite = CompositeTable(composites, self.tables, self.points)
         self.book = AlarmBook()
+        self._silent = frozenset(r.id for r in ruleset.rules if not r.notify)
         self.mode = mode
         self._build_mode_index()
 
@@ -128,12 +129,18 @@ class Engine:
         for b in np.flatnonzero(level >= 0):
             out.append(self._transition("composite", int(b), int(level[b]), ts_ms,
                                         float("nan"), float("nan"), None))  # fmt: skip
-        return out
+        return self._audible(out)
 
     def _apply(self, changes: list[Change]) -> list[AlarmTransition]:
         changes.sort(key=lambda c: c[0])  # stable: kinds keep their order within one ts
         out = [self._transition(k, b, lv, t, v, lim, e) for t, k, b, lv, v, lim, e in changes]
-        return out + self._couple(changes)
+        return self._audible(out + self._couple(changes))
+
+    def _audible(self, transitions: list[AlarmTransition]) -> list[AlarmTransition]:
+        """Drop the transitions of `notify = false` rules: they only feed composites."""
+        if not self._silent:
+            return transitions
+        return [t for t in transitions if t.rule not in self._silent]
 
     def _couple(self, changes: Sequence[Change]) -> list[AlarmTransition]:
         """Feed member level changes to the composite bindings they fill."""
@@ -172,10 +179,13 @@ class Engine:
 
     def active(self) -> list[AlarmTransition]:
         """The latest transition of every active alarm (state `acked` once acknowledged)."""
-        return self.book.active()
+        return self._audible(self.book.active())
 
     def ack(self, alarm_id: str, ts_ms: int) -> AlarmTransition | None:
         """Acknowledge an active alarm; None when no active alarm has this id."""
+        key = self.book.ids.get(alarm_id)
+        if key is None or self.book.alarms[key].last.rule in self._silent:
+            return None
         return self.book.ack(alarm_id, ts_ms)
 
     def _where(self) -> dict[tuple[str, str], Key]:
@@ -251,7 +261,7 @@ class Engine:
             for key, a in self.book.alarms.items()
             if key not in carried
         ]
-        return new, cleared
+        return new, self._audible(cleared)
 
     def _same_members(self, ruleset: RuleSet, rule: RuleBase) -> bool:
         """Are a composite's member rules (and their overrides) the same in both rule sets?"""
@@ -280,4 +290,4 @@ class Engine:
                     out.append(self._transition(kind, b, 0, ts, alarm.last.value,
                                                 alarm.last.limit, None))  # fmt: skip
                 table.reset(b)
-        return out
+        return self._audible(out)

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rules.kernels import composite, drift, flatline, rate, stale, threshold, trend
+from rules.kernels import composite, drift, flatline, rate, spike, stale, threshold, trend
 from rules.kernels import range as range_
 from rules.reference import composite as r_composite
 from rules.reference import drift as r_drift
 from rules.reference import flatline as r_flatline
 from rules.reference import range as r_range
 from rules.reference import rate as r_rate
+from rules.reference import spike as r_spike
 from rules.reference import stale as r_stale
 from rules.reference import threshold as r_threshold
 from rules.reference import trend as r_trend
@@ -25,6 +26,7 @@ PAIRS: dict[str, tuple[Fn, Fn]] = {
     "trend.step": (trend.step, r_trend.step),
     "flatline.step": (flatline.step, r_flatline.step),
     "range.step": (range_.step, r_range.step),
+    "spike.step": (spike.step, r_spike.step),
     "stale.step": (stale.step, r_stale.step),
     "stale.tick": (stale.tick, r_stale.tick),
     "drift.step": (drift.step, r_drift.step),

@@ -54,6 +54,8 @@ class RuleBase(_Model):
     quantity: str | None = None
     tags: dict[str, str] | None = None
     modes: list[ModeName] | None = None  # None: every mode
+    # false: the rule's alarms are not reported, only fed to composites (a member signal)
+    notify: bool = True
 
 
 class _Bound(RuleBase):
@@ -99,7 +101,7 @@ class ThresholdRule(_Relative):
         return self
 
 
-class RateRule(_Bound):
+class RateRule(_Relative):
     """A change of at least `delta` within `window_s` (from the window's extreme to now)."""
 
     kind: Literal["rate"]
@@ -107,7 +109,9 @@ class RateRule(_Bound):
     delta: Positive
     window_s: PosSeconds
     level: LevelNo = 4
+    on_delay_s: Seconds = 0.0
     off_delay_s: Seconds = 0.0
+    despike: bool = False  # a one-reading spike never becomes the window's reference
 
 
 class TrendRule(_Relative):
@@ -121,7 +125,9 @@ class TrendRule(_Relative):
     level: LevelNo = 3
     min_samples: Annotated[int, Field(ge=3, le=10_000)] = 4
     min_slope_per_h: NonNeg = 0.0  # ignore slopes flatter than this (units per hour)
+    on_delay_s: Seconds = 0.0
     off_delay_s: Seconds = 0.0
+    despike: bool = False  # fit min(x, previous x) (max when below): lone spikes stay out
 
 
 class FlatlineRule(_Bound):
@@ -140,6 +146,19 @@ class RangeRule(_Bound):
     kind: Literal["range"]
     margin: Annotated[float, Field(ge=0, le=1)] = 0.01
     count: Annotated[int, Field(ge=1, le=1000)] = 3  # consecutive readings out of range
+    level: LevelNo = 4
+
+
+class SpikeRule(_Bound):
+    """Hampel: a reading far from the median of the last `window` that returns within `width`."""
+
+    kind: Literal["spike"]
+    window: Annotated[int, Field(ge=3, le=16)] = 5
+    n_sigma: Positive = 6.0
+    min_delta: NonNeg = 0.0  # never a spike below this deviation (use ~3 quanta)
+    width: Annotated[int, Field(ge=1, le=4)] = 2
+    count: Annotated[int, Field(ge=1, le=64)] = 5  # spikes within per_s that raise the alarm
+    per_s: PosSeconds = 3600.0
     level: LevelNo = 4
 
 
@@ -184,6 +203,7 @@ Rule = Annotated[
     | TrendRule
     | FlatlineRule
     | RangeRule
+    | SpikeRule
     | StaleRule
     | DriftRule
     | CompositeRule,
@@ -195,6 +215,7 @@ RULE_KINDS: dict[str, type[RuleBase]] = {
     "trend": TrendRule,
     "flatline": FlatlineRule,
     "range": RangeRule,
+    "spike": SpikeRule,
     "stale": StaleRule,
     "drift": DriftRule,
     "composite": CompositeRule,

@@ -9,6 +9,7 @@ from rules.tables.samples import (
     FlatlineTable,
     RangeTable,
     RateTable,
+    SpikeTable,
     StaleTable,
     ThresholdTable,
     TrendTable,
@@ -17,7 +18,8 @@ from rules.tables.samples import (
 SAMPLE_TABLES: dict[str, type[KindTable]] = {
     t.kind: t
     for t in (
-        ThresholdTable, RateTable, TrendTable, FlatlineTable, RangeTable, DriftTable, StaleTable
+        ThresholdTable, RateTable, TrendTable, FlatlineTable, RangeTable, SpikeTable,
+        DriftTable, StaleTable,
     )
 }  # fmt: skip
 TABLES: dict[str, type[KindTable]] = {**SAMPLE_TABLES, "composite": CompositeTable}
