@@ -16,21 +16,17 @@ from pathlib import Path
 
 from edge_agent.clock import now_ms, t_mono
 from edge_agent.config import GatewayConfig
-from edge_agent.errors import EdgeAgentError
 from edge_agent.records import AlarmTransition, DevicePoll
 from edge_agent.store import alarms, limits, migrations, outbox, readings
 from edge_agent.store import seq as counters
 from edge_agent.store.db import connect, transaction
+from edge_agent.store.errors import StoreError
 from edge_agent.store.outbox import OutboxRow
 from edge_agent.uplink.payloads import alarm_event, dumps, readings_fragment
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024
-
-
-class StoreError(EdgeAgentError):
-    """The buffer database cannot be opened, created or written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +72,8 @@ class Store:
             try:
                 conn = _open_checked(path)
             except sqlite3.DatabaseError as err:
+                if not _is_damage(err):
+                    raise
                 recovery = _move_aside(path, str(err))
                 log.error(
                     "buffer database damaged, moved aside path=%s moved_to=%s reason=%s",
@@ -301,7 +299,6 @@ class Store:
                 self.flush()
             now = t_mono()
             if now >= next_cap:
-                self.flush()
                 self.enforce_cap(max_bytes)
                 next_cap = now + 1.0
             if now >= next_prune:
@@ -328,6 +325,13 @@ def _open_checked(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _is_damage(err: sqlite3.DatabaseError) -> bool:
+    """Corrupt or not a database: worth moving aside. Locked, unreadable or full is not:
+    moving a healthy file away would lose what it owes."""
+    name = getattr(err, "sqlite_errorname", "")
+    return name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or str(err).startswith("quick_check:")
 
 
 def _move_aside(path: Path, reason: str) -> Recovery:
