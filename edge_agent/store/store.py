@@ -204,11 +204,16 @@ class Store:
         rows = outbox.sealed(self.conn, after_seq, limit)
         if len(rows) < limit and outbox.has_open(self.conn):
             counts: list[int] = []
-            self._commit(
-                lambda: counts.append(
-                    outbox.seal(self.conn, limit - len(rows), self.max_message_bytes)
+            try:
+                self._commit(
+                    lambda: counts.append(
+                        outbox.seal(self.conn, limit - len(rows), self.max_message_bytes)
+                    )
                 )
-            )
+            except StoreError as err:
+                # Disk full: what is sealed can still go out; the rest waits for room.
+                log.debug("cannot seal more messages reason=%s", err)
+                return rows
             if counts[-1]:
                 after = rows[-1].seq if rows else after_seq
                 rows += outbox.sealed(self.conn, after, limit - len(rows))
@@ -217,8 +222,11 @@ class Store:
     def delete(self, seqs: Sequence[int]) -> None:
         """Forget acknowledged messages."""
         if seqs:
-            with transaction(self.conn):
-                outbox.delete(self.conn, seqs)
+            try:
+                with transaction(self.conn):
+                    outbox.delete(self.conn, seqs)
+            except sqlite3.OperationalError as err:
+                raise StoreError(f"cannot write buffer database {self.path}: {err}") from err
 
     def depth(self) -> int:
         """Messages still owed to the platform (buffered polls included)."""
