@@ -40,9 +40,9 @@ from edge_agent.uplink.drain import Uplink  # noqa: E402
 
 SUBSCRIBER = r"""
 import asyncio, json, sys, time
-import aiomqtt
+import aiomqtt, msgpack
 
-async def main(port: int, topic: str, expected: int) -> None:
+async def main(port: int, topic: str, expected: int, fmt: str) -> None:
     got = 0
     seqs = set()
     async with aiomqtt.Client("127.0.0.1", port, max_queued_incoming_messages=0) as c:
@@ -52,7 +52,7 @@ async def main(port: int, topic: str, expected: int) -> None:
         async for m in c.messages:
             if first is None:
                 first = time.monotonic()
-            body = json.loads(m.payload)
+            body = json.loads(m.payload) if fmt == "json" else msgpack.unpackb(m.payload)
             seqs.add(body["seq"])
             got += len(body["readings"])
             if got >= expected:
@@ -60,7 +60,7 @@ async def main(port: int, topic: str, expected: int) -> None:
     print(json.dumps({"readings": got, "messages": len(seqs), "min_seq": min(seqs),
                       "max_seq": max(seqs)}), flush=True)
 
-asyncio.run(main(int(sys.argv[1]), sys.argv[2], int(sys.argv[3])))
+asyncio.run(main(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]))
 """
 
 
@@ -115,11 +115,18 @@ def write_outage(
     return time.perf_counter() - start, commits
 
 
-async def drain(store: Store, port: int, expected: int, inflight: int) -> dict[str, float]:
+async def drain(
+    store: Store, port: int, expected: int, inflight: int, payload: str
+) -> dict[str, float]:
     cfg = GatewayConfig.model_validate(
         {
             "gateway": {"id": "gw-bench", "site": "bench"},
-            "mqtt": {"port": port, "topic_prefix": "bench", "max_inflight": inflight},
+            "mqtt": {
+                "port": port,
+                "topic_prefix": "bench",
+                "max_inflight": inflight,
+                "payload": payload,
+            },
         }
     )
     sub = await asyncio.create_subprocess_exec(
@@ -129,6 +136,7 @@ async def drain(store: Store, port: int, expected: int, inflight: int) -> dict[s
         str(port),
         "bench/bench/gw-bench/telemetry/+",
         str(expected),
+        payload,
         stdout=asyncio.subprocess.PIPE,
     )
     assert sub.stdout is not None
@@ -156,6 +164,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=60)
     ap.add_argument("--inflight", type=int, default=20)
     ap.add_argument("--message-kb", type=int, default=128)
+    ap.add_argument("--payload", choices=["json", "msgpack"], default="json")
     args = ap.parse_args()
     seconds = int(args.minutes * 60)
     expected = args.devices * args.points * seconds
@@ -176,7 +185,7 @@ def main() -> None:
         )
         broker, port = start_broker(folder)
         try:
-            r = asyncio.run(drain(store, port, expected, args.inflight))
+            r = asyncio.run(drain(store, port, expected, args.inflight, args.payload))
         finally:
             broker.terminate()
             broker.wait()

@@ -16,21 +16,17 @@ from pathlib import Path
 
 from edge_agent.clock import now_ms, t_mono
 from edge_agent.config import GatewayConfig
-from edge_agent.errors import EdgeAgentError
 from edge_agent.records import AlarmTransition, DevicePoll
 from edge_agent.store import alarms, limits, migrations, outbox, readings
 from edge_agent.store import seq as counters
 from edge_agent.store.db import connect, transaction
+from edge_agent.store.errors import StoreError
 from edge_agent.store.outbox import OutboxRow
 from edge_agent.uplink.payloads import alarm_event, dumps, readings_fragment
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024
-
-
-class StoreError(EdgeAgentError):
-    """The buffer database cannot be opened, created or written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +72,8 @@ class Store:
             try:
                 conn = _open_checked(path)
             except sqlite3.DatabaseError as err:
+                if not _is_damage(err):
+                    raise
                 recovery = _move_aside(path, str(err))
                 log.error(
                     "buffer database damaged, moved aside path=%s moved_to=%s reason=%s",
@@ -206,11 +204,16 @@ class Store:
         rows = outbox.sealed(self.conn, after_seq, limit)
         if len(rows) < limit and outbox.has_open(self.conn):
             counts: list[int] = []
-            self._commit(
-                lambda: counts.append(
-                    outbox.seal(self.conn, limit - len(rows), self.max_message_bytes)
+            try:
+                self._commit(
+                    lambda: counts.append(
+                        outbox.seal(self.conn, limit - len(rows), self.max_message_bytes)
+                    )
                 )
-            )
+            except StoreError as err:
+                # Disk full: what is sealed can still go out; the rest waits for room.
+                log.debug("cannot seal more messages reason=%s", err)
+                return rows
             if counts[-1]:
                 after = rows[-1].seq if rows else after_seq
                 rows += outbox.sealed(self.conn, after, limit - len(rows))
@@ -219,8 +222,11 @@ class Store:
     def delete(self, seqs: Sequence[int]) -> None:
         """Forget acknowledged messages."""
         if seqs:
-            with transaction(self.conn):
-                outbox.delete(self.conn, seqs)
+            try:
+                with transaction(self.conn):
+                    outbox.delete(self.conn, seqs)
+            except sqlite3.OperationalError as err:
+                raise StoreError(f"cannot write buffer database {self.path}: {err}") from err
 
     def depth(self) -> int:
         """Messages still owed to the platform (buffered polls included)."""
@@ -301,7 +307,6 @@ class Store:
                 self.flush()
             now = t_mono()
             if now >= next_cap:
-                self.flush()
                 self.enforce_cap(max_bytes)
                 next_cap = now + 1.0
             if now >= next_prune:
@@ -328,6 +333,13 @@ def _open_checked(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _is_damage(err: sqlite3.DatabaseError) -> bool:
+    """Corrupt or not a database: worth moving aside. Locked, unreadable or full is not:
+    moving a healthy file away would lose what it owes."""
+    name = getattr(err, "sqlite_errorname", "")
+    return name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or str(err).startswith("quick_check:")
 
 
 def _move_aside(path: Path, reason: str) -> Recovery:

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 from edge_agent import __version__
 from edge_agent.clock import now_ms, t_mono
 from edge_agent.config import GatewayConfig
-from edge_agent.store import OutboxRow, Store
+from edge_agent.logs import Episode
+from edge_agent.store import OutboxRow, Store, StoreError
 from edge_agent.uplink import payloads
 from edge_agent.uplink.client import LastWill, LinkError, MqttLink
 from edge_agent.uplink.commands import CommandRouter
@@ -86,6 +87,8 @@ class Uplink:
         self._done = asyncio.Event()
         self._down_since: float | None = None
         self._started = t_mono()
+        self._delivered: set[int] = set()  # acknowledged, not yet deleted (disk full)
+        self._store_fault = Episode(log)
         store.on_commit(self.wake)
 
     def wake(self) -> None:
@@ -239,6 +242,9 @@ class Uplink:
                         break
                 self._wake.clear()
                 rows = self.store.pending(self.batch, after_seq=cursor)
+                if self._delivered:
+                    cursor = max(cursor, *(r.seq for r in rows)) if rows else cursor
+                    rows = [r for r in rows if r.seq not in self._delivered]
                 for row in rows:
                     await window.acquire()
                     if failure:
@@ -277,7 +283,19 @@ class Uplink:
             return False
         done = acked[:]
         acked.clear()
-        self.store.delete([r.seq for r in done])
+        self._delivered.update(r.seq for r in done)
+        try:
+            self.store.delete(sorted(self._delivered))
+        except StoreError as err:
+            # Disk full: remember what the broker has, so it is not sent again, and
+            # delete it once there is room. The session goes on.
+            self._store_fault.fault(
+                "cannot delete delivered messages, will retry held=%d reason=%s",
+                len(self._delivered), err,
+            )  # fmt: skip
+        else:
+            self._delivered.clear()
+            self._store_fault.recovered("delivered messages deleted again")
         if any(r.kind == "alarm" for r in done):
             await self._publish_snapshot(link)
         return True

@@ -252,7 +252,8 @@ async def test_batched_readings_are_flushed_by_upkeep_when_no_poll_follows(
         await uplink.connected.wait()
         store.add_poll(poll("pt-101", 1_700_000_000_000, {"pressure": 0.3}), "gw-test")
         store.add_poll(poll("pt-101", 1_700_000_001_000, {"pressure": 0.4}), "gw-test")
-        assert sub.seqs() == []  # buffered, not yet committed
+        await asyncio.sleep(1.0)
+        assert sub.seqs() == []  # buffered: committed once commit_interval_s has passed
         await sub.wait_for(lambda: len(sub.seqs()) == 1, 8)
     (tele,) = sub.on("/telemetry/pt-101")
     assert [r["value"] for r in tele.payload["readings"]] == [0.3, 0.4]

@@ -304,3 +304,30 @@ def test_from_config_uses_data_dir_and_buffer_settings(tmp_path: Path) -> None:
     assert store.commit_interval_s == 5
     assert store.max_message_bytes == 2048
     store.close()
+
+
+def test_newer_schema_is_a_clear_error_and_the_file_stays(tmp_path: Path) -> None:
+    db = tmp_path / "buffer.db"
+    Store.open(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version=99")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this edge-agent"):
+        Store.open(db)
+    assert db.exists()
+    assert not list(tmp_path.glob("buffer.db.corrupt-*"))
+
+
+def test_a_locked_database_is_not_mistaken_for_a_damaged_one(tmp_path: Path) -> None:
+    db = tmp_path / "buffer.db"
+    Store.open(db).close()
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("PRAGMA journal_mode=DELETE")  # a rollback journal: a writer locks readers out
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked"):
+            Store.open(db)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert not list(tmp_path.glob("buffer.db.corrupt-*"))
