@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import pytest
 from numba.core import types
+from numba.core.config import DISABLE_JIT
 
 from rules.pairs import PAIRS
 from rules.warmup import warm_up
 
 ALLOWED_DTYPES = {types.float64, types.int64, types.int8}
+pytestmark = pytest.mark.skipif(bool(DISABLE_JIT), reason="NUMBA_DISABLE_JIT: nothing compiled")
 
 
 @pytest.fixture(scope="module", autouse=True)
