@@ -84,6 +84,10 @@ class Engine:
         """The point index of `device/point` (raises KeyError when unknown)."""
         return self._index[key]
 
+    def find(self, key: str) -> int:
+        """The point index of `device/point`, or -1 when unknown."""
+        return self._index.get(key, -1)
+
     def binding(self, kind: str, b: int) -> Binding:
         return self._all_tables()[kind].bindings[b]
 

@@ -437,6 +437,10 @@ def load_rules(refs: Sequence[str | Path], base_dir: Path) -> RuleSet:
                 )
             )
             continue
+        if isinstance(target, CompositeRule):
+            problems.append((so.file, f"{loc}.rule", f"{target.id!r} is a composite: it has no "
+                             "points of its own to override (override its members)"))  # fmt: skip
+            continue
         bad = {"id", "kind"} & set(so.override.params())
         for key in sorted(bad):
             problems.append((so.file, f"{loc}.{key}", "cannot be overridden"))

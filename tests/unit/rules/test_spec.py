@@ -177,3 +177,11 @@ points = ["a/b"]
     )
     # the override of the broken rule is not also called unknown
     assert sorted(loc for _, loc, _ in got) == ["extra", "overrides[1].rule", "rules[0].direction"]
+
+
+def test_a_composite_cannot_be_overridden_per_point(tmp_path: Path) -> None:
+    write(tmp_path, '[[overrides]]\nrule="water.burst"\npoints=["a/b"]\nlevel=1\n')
+    with pytest.raises(RuleError) as info:
+        load_rules(["water", "r.toml"], tmp_path)
+    (p,) = info.value.problems
+    assert (p.loc, "composite" in p.msg) == ("overrides[0].rule", True)
