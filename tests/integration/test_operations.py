@@ -105,8 +105,8 @@ class Site:
 
 
 @contextlib.asynccontextmanager
-async def site(tmp_path: Path, broker: Broker, env: dict[str, str] | None = None
-               ) -> AsyncIterator[Site]:  # fmt: skip
+async def site(tmp_path: Path, broker: Broker, env: dict[str, str] | None = None,
+               pt_extra: dict[str, Any] | None = None) -> AsyncIterator[Site]:  # fmt: skip
     profiles = load_profiles([])
     pressure, level = Field(0.35), Field(0.5)
     pt = SimulatedDevice(1, profiles["generic-pressure-float32"], {"pressure": pressure})
@@ -126,6 +126,7 @@ async def site(tmp_path: Path, broker: Broker, env: dict[str, str] | None = None
                         "poll_interval_s": 0.2,
                         "profile": "generic-pressure-float32",
                         "offline_after": 2,
+                        **(pt_extra or {}),
                     },
                     {
                         "name": "lv-301",
@@ -381,3 +382,29 @@ def test_cli_without_a_running_agent_says_so_in_one_line(tmp_path: Path) -> None
     assert r.returncode == 1
     assert r.stderr.count("\n") == 1
     assert "no agent running" in r.stderr
+
+
+async def test_a_device_polls_faster_while_one_of_its_alarms_is_active(
+    tmp_path: Path, broker: Broker
+) -> None:
+    extra = {"poll_interval_s": 1.0, "poll_interval_alarm_s": 0.1}
+    async with site(tmp_path, broker, pt_extra=extra) as s:
+        await asyncio.sleep(2.0)
+        calm = readings_of(s, "pt-101")
+        await asyncio.sleep(3.0)
+        calm = readings_of(s, "pt-101") - calm  # about 3 at 1 s
+        s.pressure.value = 0.15
+        await s.platform.wait_for(lambda: bool(s.events("pt-101", "pressure")), 20)
+        await asyncio.sleep(1.0)
+        busy = readings_of(s, "pt-101")
+        await asyncio.sleep(3.0)
+        busy = readings_of(s, "pt-101") - busy  # about 30 at 0.1 s
+        assert busy >= 4 * max(calm, 1), (calm, busy)
+        s.pressure.value = 0.35
+        await s.platform.wait_for(
+            lambda: any(e["state"] == "cleared" for e in s.events("pt-101", "pressure")), 20
+        )
+        await asyncio.sleep(1.5)
+        after = readings_of(s, "pt-101")
+        await asyncio.sleep(3.0)
+        assert readings_of(s, "pt-101") - after <= calm + 2  # back to the normal rate
