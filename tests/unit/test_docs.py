@@ -403,3 +403,26 @@ def test_pack_tag_is_documented_with_its_rules(tag: str) -> None:
     assert row, f"tag `{tag}` (used by {sorted(PACK_TAGS[tag])}) is not in the tags table"
     unlisted = [r for r in sorted(PACK_TAGS[tag]) if f"`{r}`" not in row.group(0)]
     assert not unlisted, f"tag `{tag}`: rules {unlisted} read it but its row does not name them"
+
+
+def test_command_signing_example_matches_the_gateway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge_agent.uplink.commands import sign
+
+    text = CONFIG_MD.read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    block = next((b for b in blocks if "def signed_command" in b), None)
+    assert block is not None, "docs/config.md lost its command signing example"
+    (tmp_path / "commands.key").write_text("0f" * 32 + "\n")
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, Any] = {}
+    exec(compile(block, "docs/config.md", "exec"), scope)
+    payload = scope["payload"]
+    key = ("0f" * 32).encode()
+    expected = sign(key, "ack", payload["id"], payload["ts"], payload["args"])
+    assert payload["sig"] == expected, "the documented signing code disagrees with the gateway"
+    # Non-ASCII arguments too (the gateway signs JSON with ensure_ascii=False).
+    args = {"id": "a-7f3c", "note": "检查"}
+    doc = scope["signed_command"](key, "ack", "c-2", args)
+    assert doc["sig"] == sign(key, "ack", "c-2", doc["ts"], args)
