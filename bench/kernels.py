@@ -37,12 +37,16 @@ RULES = {
     "threshold": {"direction": "above", "hysteresis": 0.01, "on_delay_s": 60,
                   "off_delay_s": 300,
                   "levels": [{"level": 3, "limit": 0.6}, {"level": 1, "limit": 0.7}]},
-    "rate": {"direction": "falling", "delta": 0.08, "window_s": 300},
-    "trend": {"direction": "above", "limit": 0.8, "window_s": 600, "horizon_s": 1800},
+    "rate": {"direction": "falling", "delta": 0.08, "window_s": 300, "despike": True},
+    "trend": {"direction": "above", "limit": 0.8, "window_s": 600, "horizon_s": 1800,
+              "despike": True},
+    "accumulation": {"window_s": 10800, "limit": 50.0},
     "flatline": {"epsilon": 0.0, "duration_s": 7200},
+    "spike": {"min_delta": 0.01, "count": 3},
     "range": {},
     "stale": {"after_s": 300},
     "drift": {"warmup": 30, "sigma_min": 0.001},
+    "drift-peers": {"warmup": 30, "sigma_min": 0.001, "against": "peers"},
 }  # fmt: skip
 
 
@@ -57,12 +61,14 @@ def stream(n_points: int, n_samples: int, seed: int = 1) -> tuple[np.ndarray, ..
     return bind, ts, value, good
 
 
-def table(kind: str, n_points: int) -> KindTable:
-    meta = PointMeta("d", "p", "pressure", "MPa", 0.0, 1.6, {})
-    rule = RULE_KINDS[kind].model_validate(
-        {"id": kind, "kind": kind, "points": ["*"], **RULES[kind]}
-    )
-    return SAMPLE_TABLES[kind]([Binding(rule, i) for i in range(n_points)], [meta] * n_points)
+def table(name: str, n_points: int) -> KindTable:
+    """n_points bindings of one rule; peers come in zones of 8 points (a drift-peers rule)."""
+    kind = name.split("-")[0]
+    metas = [PointMeta(f"d{i}", "p", "pressure", "MPa", 0.0, 1.6, {"zone": str(i // 8)})
+             for i in range(n_points)]  # fmt: skip
+    params = {**RULES[name], **({"peers_scope": "zone"} if name == "drift-peers" else {})}
+    rule = RULE_KINDS[kind].model_validate({"id": name, "kind": kind, "points": ["*"], **params})
+    return SAMPLE_TABLES[kind]([Binding(rule, i) for i in range(n_points)], metas)
 
 
 def rate_of(fn: Callable[[], None], updates: int, repeat: int = 3) -> float:
@@ -136,7 +142,9 @@ def main() -> int:
     for kind in RULES:
         fast = table(kind, args.points)
         slow = copy.deepcopy(fast)
-        slow.step = PAIRS[f"{kind}.step"][1]  # type: ignore[misc]
+        slow.step = PAIRS[f"{kind.split('-')[0]}.step"][1]  # type: ignore[misc]
+        if kind == "drift-peers":
+            slow.residual = PAIRS["peers.residual"][1]  # type: ignore[attr-defined]
         k = rate_of(lambda t=fast: run_all(t, data), args.samples)
         r = rate_of(lambda t=slow: run_all(t, small), args.ref_samples, repeat=1)
         print(f"| {kind} | {k / 1e6:.1f} | {r / 1e3:.1f} | {k / r:,.0f}x |")

@@ -205,9 +205,9 @@ def backtest(
     progress: Progress | None = None,
 ) -> BacktestResult:
     """Replay `data` through a fresh engine; transitions in time order, and a summary."""
-    engine = Engine(ruleset, points, mode)
+    engine = Engine(ruleset, points, mode, tick_every_ms=0)  # ticks are explicit here
     # map the data's point keys to engine indices (-1: unknown point, skipped)
-    remap = np.array([engine._index.get(k, -1) for k in data.keys], dtype=np.int64)
+    remap = np.array([engine.find(k) for k in data.keys], dtype=np.int64)
     pidx = remap[data.point_idx] if len(data) else np.empty(0, dtype=np.int64)
     keep = pidx >= 0
     skipped = int((~keep).sum())

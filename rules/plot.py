@@ -6,10 +6,9 @@ imported here only, and only when a plot is asked for.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from rules.errors import RuleError
 from rules.events import AlarmState
@@ -21,7 +20,7 @@ LEVEL_COLOURS = {1: "#d62728", 2: "#ff7f0e", 3: "#e6c200", 4: "#1f77b4"}
 MAX_PANELS = 12
 
 
-def plot_backtest(result: BacktestResult, path: Path, tz_offset_h: float = 0.0) -> int:
+def plot_backtest(result: BacktestResult, path: Path) -> int:
     """Draw up to MAX_PANELS alarmed points to `path` (PNG/SVG/PDF); returns panels drawn."""
     try:
         import matplotlib
@@ -56,18 +55,19 @@ def plot_backtest(result: BacktestResult, path: Path, tz_offset_h: float = 0.0) 
         for t0, t1, lvl, _ in sorted(spans[key], key=lambda s: -s[2]):
             ax.axvspan((t0 - t_first) / to_h, (t1 - t_first) / to_h, color=LEVEL_COLOURS[lvl],
                        alpha=0.25, lw=0)  # fmt: skip
+            # a raise as a line too: a short alarm on a long series stays visible
+            ax.axvline((t0 - t_first) / to_h, color=LEVEL_COLOURS[lvl], lw=1.0, alpha=0.9)
         rules = sorted({s[3] for s in spans[key]})
         ax.set_title(f"{key}  ({', '.join(rules)})", fontsize=8, loc="left")
         ax.tick_params(labelsize=7)
     if not keys:
         axes[0, 0].text(0.5, 0.5, "no alarms", ha="center", va="center")
-    axes[-1, 0].set_xlabel(
-        "hours from the first sample" + (f" (UTC{tz_offset_h:+g})" if tz_offset_h else "")
-    )
+    start = datetime.fromtimestamp(t_first / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    axes[-1, 0].set_xlabel(f"hours from {start}; alarm spans: red 1, orange 2, yellow 3, blue 4")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return len(keys)
 
 
-__all__ = ["LEVEL_COLOURS", "np", "plot_backtest"]
+__all__ = ["LEVEL_COLOURS", "plot_backtest"]

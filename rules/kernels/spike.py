@@ -20,7 +20,7 @@ of the latest spike times), n_spk[b], spk_pos[b] int64, active[b] int8.
 Parameters: k[b], width[b], count_n[b], per_ms[b] int64, n_sigma[b],
 min_delta[b] float64, level[b] int8. Scratch: scratch[K] float64.
 Batch and outputs as rules.kernels.threshold (out_limit = the deviation
-limit at the raise). Reference: rules.reference.spike.step.
+limit at the raise, NaN at the clear). Reference: rules.reference.spike.step.
 """
 
 from __future__ import annotations
@@ -42,6 +42,16 @@ def _median(vals: np.ndarray, n: int, scratch: np.ndarray) -> float:
     if n % 2 == 1:
         return float(scratch[h])
     return float(0.5 * (scratch[h - 1] + scratch[h]))
+
+
+@njit(cache=True)
+def _limit(
+    row: np.ndarray, kb: int, med: float, n_sigma: float, min_delta: float,
+    dev: np.ndarray, scratch: np.ndarray,
+) -> float:  # fmt: skip
+    for j in range(kb):
+        dev[j] = abs(row[j] - med)
+    return max(n_sigma * 1.4826 * _median(dev, kb, scratch), min_delta)
 
 
 @njit(cache=True)
@@ -85,13 +95,13 @@ def step(
         new = active[b]
         lim = np.nan
         is_out = False
+        med = np.nan
         if n_win[b] >= kb:
             med = _median(win[b], kb, scratch)
-            for j in range(kb):
-                dev[j] = abs(win[b, j] - med)
-            mad = _median(dev, kb, scratch)
-            lim = max(n_sigma[b] * 1.4826 * mad, min_delta[b])
-            is_out = abs(x - med) > lim
+            # the MAD only matters beyond min_delta: most readings stop here
+            if abs(x - med) > min_delta[b]:
+                lim = _limit(win[b], kb, med, n_sigma[b], min_delta[b], dev, scratch)
+                is_out = abs(x - med) > lim
         if is_out:
             if n_held[b] < width[b]:
                 held[b, n_held[b]] = x
@@ -112,6 +122,8 @@ def step(
                 oldest = spike_ts[b, (spk_pos[b] - count_n[b] + cap_c) % cap_c]
                 if t - oldest <= per_ms[b]:
                     new = level[b]
+                    if np.isnan(lim):
+                        lim = _limit(win[b], kb, med, n_sigma[b], min_delta[b], dev, scratch)
         win[b, pos[b]] = x
         pos[b] = (pos[b] + 1) % kb
         n_win[b] = min(n_win[b] + 1, kb)
@@ -122,6 +134,6 @@ def step(
         if new != active[b]:
             active[b] = new
             out_level[i] = new
-            out_limit[i] = lim
+            out_limit[i] = lim if new > 0 else np.nan
             n_changed += 1
     return n_changed

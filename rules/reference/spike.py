@@ -80,6 +80,6 @@ def step(
         if new != active[b]:
             active[b] = new
             out_level[i] = new
-            out_limit[i] = lim
+            out_limit[i] = lim if new else math.nan
             n_changed += 1
     return n_changed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rules.tables.base import KindTable
 from rules.tables.composite import CompositeTable
 from rules.tables.samples import (
+    AccumulationTable,
     DriftTable,
     FlatlineTable,
     RangeTable,
@@ -18,8 +19,8 @@ from rules.tables.samples import (
 SAMPLE_TABLES: dict[str, type[KindTable]] = {
     t.kind: t
     for t in (
-        ThresholdTable, RateTable, TrendTable, FlatlineTable, RangeTable, SpikeTable,
-        DriftTable, StaleTable,
+        ThresholdTable, RateTable, TrendTable, AccumulationTable, FlatlineTable, RangeTable,
+        SpikeTable, DriftTable, StaleTable,
     )
 }  # fmt: skip
 TABLES: dict[str, type[KindTable]] = {**SAMPLE_TABLES, "composite": CompositeTable}

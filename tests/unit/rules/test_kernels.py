@@ -56,6 +56,10 @@ RULES: dict[str, Any] = {
         "margin": st.sampled_from([0.0, 0.01, 0.2]), "count": st.integers(1, 4), "level": lvl,
     }),
     "stale": st.fixed_dictionaries({"after_s": pos_secs, "level": lvl}),
+    "accumulation": st.fixed_dictionaries({
+        "window_s": st.sampled_from([0.5, 64.0, 600.0, 3600.0]), "limit": lim, "level": lvl,
+        "off_delay_s": secs,
+    }),
     "spike": st.fixed_dictionaries({
         "window": st.integers(3, 8), "n_sigma": st.sampled_from([0.5, 3.0, 6.0]),
         "min_delta": st.sampled_from([0.0, 0.01, 0.5]), "width": st.integers(1, 3),
@@ -74,6 +78,7 @@ SHARED_STATE = {
     "flatline": ["active", "run_start", "run_lo", "run_hi"],
     "range": ["active", "n_out"],
     "stale": ["active", "last_good"],
+    "accumulation": ["active", "sums", "last_k", "clear_since"],
     "spike": ["active", "win", "n_win", "pos", "held", "n_held", "spike_ts", "n_spk", "spk_pos"],
     "drift": ["active", "n_seen", "mean", "var", "s_hi", "s_lo", "last_cross"],
 }

@@ -245,3 +245,26 @@ def test_despiked_trend_is_not_tilted_by_a_spike(tmp_path: Path) -> None:
     flat = [0.5] * 8 + [1.5] + [0.5] * 3
     assert states(feed(engine(tmp_path, rule), "lv-1/level", flat, dt_s=60)) != []
     assert feed(engine(tmp_path, rule + "despike=true\n"), "lv-1/level", flat, dt_s=60) == []
+
+
+def test_samples_tick_the_engine_when_nobody_else_does(tmp_path: Path) -> None:
+    e = engine(tmp_path, '[[rules]]\nid="silent"\nkind="stale"\npoints=["pt-1/*"]\nafter_s=60\n')
+    assert feed(e, "pt-2/pressure", [0.5]) == []  # first sample: the clock starts
+    (raised,) = feed(e, "pt-2/pressure", [0.5], t0=T0 + 61_000)  # pt-1 never reported
+    assert (raised.device, raised.rule, raised.state) == ("pt-1", "silent", AlarmState.RAISED)
+
+
+def test_accumulation_sums_rain_over_its_window(tmp_path: Path) -> None:
+    pts = [PointMeta("rg-1", "rain", "rain", "mm", 0.0, 10.0, {})]
+    rule = '[[rules]]\nid="storm"\nkind="accumulation"\nquantity="rain"\nwindow_s=10800\n'
+    (tmp_path / "r.toml").write_text(rule + "limit=50.0\nlevel=2\n")
+    e = Engine(load_rules(["r.toml"], tmp_path), pts)
+    # 0.5 mm a minute: 50 mm after 100 min; a gap of an hour adds nothing
+    trs = feed(e, "rg-1/rain", [0.5] * 99, dt_s=60)
+    assert trs == []
+    (raised,) = feed(e, "rg-1/rain", [0.5], t0=T0 + 99 * 60_000 + 3_600_000)
+    assert (raised.state, raised.level, raised.limit) == (AlarmState.RAISED, 2, 50.0)
+    # dry: the storm leaves the 3 h window
+    (cleared,) = feed(e, "rg-1/rain", [0.0] * 60, t0=T0 + 160 * 60_000, dt_s=60)
+    assert cleared.state is AlarmState.CLEARED
+    assert T0 + 3 * 3_600_000 <= cleared.ts_ms <= T0 + 3 * 3_600_000 + 10800_000 // 64 + 60_000
