@@ -377,9 +377,10 @@ def _pack_tags() -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for rule in PACK_RULES.values():
         names = set(rule.tags or {})
-        for attr in ("relative_to", "scope"):
+        # Keys whose value names a tag: relative_to, scope (composite), peers_scope (drift).
+        for attr in type(rule).model_fields:
             value = getattr(rule, attr, None)
-            if value:
+            if (attr == "relative_to" or attr.endswith("scope")) and value:
                 names.add(value)
         for name in names:
             out.setdefault(name, set()).add(rule.id)
