@@ -29,9 +29,10 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from drivers.profiles import load_profiles
-from edge_agent.agent import load_everything
+from edge_agent.agent import load_everything, point_metas
 from edge_agent.cli.root import build_parser
 from edge_agent.config import GatewayConfig, load_config
+from rules.compile import bind_rules, selects, tag_number
 from rules.spec import PACKS, load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -271,9 +272,23 @@ def test_examples_cover_the_three_networks() -> None:
 @pytest.mark.parametrize("path", EXAMPLE_CONFIGS, ids=[p.parent.name for p in EXAMPLE_CONFIGS])
 def test_example_config_passes_config_check(path: Path) -> None:
     # What `edge-agent config check` runs: config (files must exist), profiles, rules.
-    cfg, _profiles, ruleset = load_everything(path)
+    cfg, profiles, ruleset = load_everything(path)
     assert cfg.devices, f"{path}: an example without devices"
     assert ruleset.rules, f"{path}: an example that loads no rules"
+    metas = point_metas(cfg, profiles)
+    watched = {metas[b.point_idx].device for bs in bind_rules(ruleset, metas).values() for b in bs}
+    idle = [d.name for d in cfg.devices if d.enabled and d.name not in watched]
+    assert not idle, f"{path}: devices no rule binds to: {idle}"
+    # A rule with relative limits silently skips a point without its tag: in an example,
+    # every point such a rule would otherwise select carries the tag.
+    untagged = [
+        f"{m.key} lacks tag {ref!r} for {rule.id}"
+        for rule in ruleset.rules
+        if (ref := getattr(rule, "relative_to", None))
+        for m in metas
+        if selects(rule.model_copy(update={"relative_to": None}), m) and tag_number(m, ref) is None
+    ]
+    assert not untagged, f"{path}: {untagged}"
 
 
 def _toml_blocks() -> Iterator[tuple[str, str]]:
