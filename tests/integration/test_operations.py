@@ -29,6 +29,7 @@ from tests.integration.agent_process import (
     gateway_toml,
     subscribe_forever,
 )
+from tests.integration.test_asyncapi import channel_patterns, validator
 
 pytestmark = pytest.mark.integration
 
@@ -164,6 +165,18 @@ async def site(tmp_path: Path, broker: Broker, env: dict[str, str] | None = None
             sub.cancel()
 
 
+def assert_contract(platform: Platform) -> None:
+    """Every message the agent published validates against docs/asyncapi.yaml."""
+    patterns = channel_patterns(ROOT_TOPIC)
+    for topic, payload, _ in platform.messages:
+        if topic.startswith(f"{ROOT_TOPIC}/cmd/") and not topic.endswith("/reply"):
+            continue  # what the test itself sent as a platform
+        matches = [ref for regex, ref in patterns.values() if regex.match(topic)]
+        assert matches, f"{topic} is not a channel of docs/asyncapi.yaml"
+        errors = list(validator(matches[0]).iter_errors(payload))
+        assert not errors, f"{topic}: {errors[0].message}"
+
+
 def readings_of(s: Site, device: str) -> int:
     return sum(len(m["readings"]) for m in s.platform.of(f"telemetry/{device}"))
 
@@ -200,6 +213,7 @@ async def test_silent_device_raises_offline_alarm_and_others_keep_polling(
         )
         cleared = next(e for e in s.events("pt-101", "_device") if e["state"] == "cleared")
         assert cleared["id"] == raised["id"]
+        assert_contract(s.platform)
 
 
 async def test_commands_ack_read_mode_reload_and_bad_ones(tmp_path: Path, broker: Broker) -> None:
@@ -256,6 +270,7 @@ async def test_commands_ack_read_mode_reload_and_bad_ones(tmp_path: Path, broker
         diag = await s.command("diag", {}, "c-8")
         assert diag["ok"] is True
         assert {d["name"] for d in diag["result"]["devices"]} == {"pt-101", "lv-301"}
+        assert_contract(s.platform)
 
 
 async def test_sighup_reloads_rules_keeping_unchanged_alarms(
