@@ -29,9 +29,10 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from drivers.profiles import load_profiles
-from edge_agent.agent import load_everything
+from edge_agent.agent import load_everything, point_metas
 from edge_agent.cli.root import build_parser
 from edge_agent.config import GatewayConfig, load_config
+from rules.compile import bind_rules, selects, tag_number
 from rules.spec import PACKS, load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -271,9 +272,23 @@ def test_examples_cover_the_three_networks() -> None:
 @pytest.mark.parametrize("path", EXAMPLE_CONFIGS, ids=[p.parent.name for p in EXAMPLE_CONFIGS])
 def test_example_config_passes_config_check(path: Path) -> None:
     # What `edge-agent config check` runs: config (files must exist), profiles, rules.
-    cfg, _profiles, ruleset = load_everything(path)
+    cfg, profiles, ruleset = load_everything(path)
     assert cfg.devices, f"{path}: an example without devices"
     assert ruleset.rules, f"{path}: an example that loads no rules"
+    metas = point_metas(cfg, profiles)
+    watched = {metas[b.point_idx].device for bs in bind_rules(ruleset, metas).values() for b in bs}
+    idle = [d.name for d in cfg.devices if d.enabled and d.name not in watched]
+    assert not idle, f"{path}: devices no rule binds to: {idle}"
+    # A rule with relative limits silently skips a point without its tag: in an example,
+    # every point such a rule would otherwise select carries the tag.
+    untagged = [
+        f"{m.key} lacks tag {ref!r} for {rule.id}"
+        for rule in ruleset.rules
+        if (ref := getattr(rule, "relative_to", None))
+        for m in metas
+        if selects(rule.model_copy(update={"relative_to": None}), m) and tag_number(m, ref) is None
+    ]
+    assert not untagged, f"{path}: {untagged}"
 
 
 def _toml_blocks() -> Iterator[tuple[str, str]]:
@@ -377,9 +392,10 @@ def _pack_tags() -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for rule in PACK_RULES.values():
         names = set(rule.tags or {})
-        for attr in ("relative_to", "scope"):
+        # Keys whose value names a tag: relative_to, scope (composite), peers_scope (drift).
+        for attr in type(rule).model_fields:
             value = getattr(rule, attr, None)
-            if value:
+            if (attr == "relative_to" or attr.endswith("scope")) and value:
                 names.add(value)
         for name in names:
             out.setdefault(name, set()).add(rule.id)
@@ -403,3 +419,26 @@ def test_pack_tag_is_documented_with_its_rules(tag: str) -> None:
     assert row, f"tag `{tag}` (used by {sorted(PACK_TAGS[tag])}) is not in the tags table"
     unlisted = [r for r in sorted(PACK_TAGS[tag]) if f"`{r}`" not in row.group(0)]
     assert not unlisted, f"tag `{tag}`: rules {unlisted} read it but its row does not name them"
+
+
+def test_command_signing_example_matches_the_gateway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge_agent.uplink.commands import sign
+
+    text = CONFIG_MD.read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    block = next((b for b in blocks if "def signed_command" in b), None)
+    assert block is not None, "docs/config.md lost its command signing example"
+    (tmp_path / "commands.key").write_text("0f" * 32 + "\n")
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, Any] = {}
+    exec(compile(block, "docs/config.md", "exec"), scope)
+    payload = scope["payload"]
+    key = ("0f" * 32).encode()
+    expected = sign(key, "ack", payload["id"], payload["ts"], payload["args"])
+    assert payload["sig"] == expected, "the documented signing code disagrees with the gateway"
+    # Non-ASCII arguments too (the gateway signs JSON with ensure_ascii=False).
+    args = {"id": "a-7f3c", "note": "检查"}
+    doc = scope["signed_command"](key, "ack", "c-2", args)
+    assert doc["sig"] == sign(key, "ack", "c-2", doc["ts"], args)
