@@ -130,6 +130,9 @@ class PointSpec(_Model):
     range: tuple[float, float] | None = None
     # Raw values the device sends for "no value" (checked before scale and offset).
     sentinels: list[float] = Field(default_factory=list)
+    # A running total (rain since power-up, a totaliser): readings report how much it
+    # grew since the previous poll, and a restart of the device's count is not a drop.
+    counter: bool = False
     # Another point holding the number of decimal places (0..6) of this one: the raw
     # value is divided by 10**decimals before scale and offset (PTMB transmitters).
     decimals_from: PointName | None = None

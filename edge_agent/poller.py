@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from drivers.base import PointValue, ReadRequest
 from drivers.bus import BusLine
+from drivers.counters import Counters
 from drivers.device import read_device
 from drivers.planner import plan_reads
 from drivers.profiles import Profile
@@ -53,6 +54,8 @@ class DevicePoller:
         )
         self.ticker = Ticker(self.device.poll_interval_s, t_mono())
         self._poke = asyncio.Event()
+        self.counters = Counters()
+        self._counter_points = {p.name for p in self.profile.points if p.counter}
 
     def set_fast(self, fast: bool) -> None:
         """Poll at `poll_interval_alarm_s` while an alarm of this device is active."""
@@ -69,6 +72,10 @@ class DevicePoller:
         started = t_mono()
         values = await read_device(self.bus, self.device.unit, self.plan, self.profile)
         self.status.last_latency_s = t_mono() - started
+        if self._counter_points:
+            values = [
+                self.counters.increment(v) if v.name in self._counter_points else v for v in values
+            ]
         change = self.health.record(values)
         self._note(change, values, ts)
         readings = tuple(

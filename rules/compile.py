@@ -41,7 +41,10 @@ def selects(rule: RuleBase, meta: PointMeta) -> bool:
         for k, v in rule.tags.items():
             if not fnmatch.fnmatchcase(meta.tags.get(k, "\0"), v):
                 return False
-    return True
+    excluded = bool(rule.not_tags) and all(
+        fnmatch.fnmatchcase(meta.tags.get(k, "\0"), v) for k, v in (rule.not_tags or {}).items()
+    )
+    return not excluded
 
 
 def tag_number(meta: PointMeta, name: str) -> float | None:

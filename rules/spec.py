@@ -53,6 +53,8 @@ class RuleBase(_Model):
     points: list[str] | None = None  # globs over device/point
     quantity: str | None = None
     tags: dict[str, str] | None = None
+    # Points whose tags match all of these (globs) are left out: water rules skip gas mains.
+    not_tags: dict[str, str] | None = None
     modes: list[ModeName] | None = None  # None: every mode
     # false: the rule's alarms are not reported, only fed to composites (a member signal)
     notify: bool = True

@@ -185,3 +185,21 @@ def test_a_composite_cannot_be_overridden_per_point(tmp_path: Path) -> None:
         load_rules(["water", "r.toml"], tmp_path)
     (p,) = info.value.problems
     assert (p.loc, "composite" in p.msg) == ("overrides[0].rule", True)
+
+
+def test_water_pressure_rules_leave_gas_mains_to_the_gas_pack() -> None:
+    from rules.compile import bind_rules
+    from rules.events import PointMeta
+    from rules.spec import load_rules
+
+    ruleset = load_rules(["gas", "water"], Path.cwd())
+    water_main = PointMeta("pt-1", "pressure", "pressure", "MPa", 0, 1.6, {"zone": "a"})
+    gas_main = PointMeta("pg-1", "pressure", "pressure", "MPa", 0, 1.6,
+                         {"network": "gas", "pn_mpa": "0.4"})  # fmt: skip
+    bound = bind_rules(ruleset, [water_main, gas_main])
+    rules_of = {
+        i: {b.rule.id for kind in bound.values() for b in kind if b.point_idx == i} for i in (0, 1)
+    }
+    assert "water.pressure.low" in rules_of[0]
+    assert not any(r.startswith("water.") for r in rules_of[1])
+    assert "gas.pressure.low" in rules_of[1]
