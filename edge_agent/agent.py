@@ -301,6 +301,14 @@ class Agent:
             self.commit([t])
         return t
 
+    def known_modes(self) -> set[str]:
+        """Modes something on this gateway refers to: the default, the schedule, the rules."""
+        gw = self.cfg.gateway
+        modes = {"normal", gw.mode, *(w.mode for w in gw.mode_schedule)}
+        for rule in self.detection.ruleset.rules:
+            modes.update(rule.modes or ())
+        return modes
+
     def set_mode(self, mode: str) -> None:
         self._mode_pinned = True
         log.info("mode switched mode=%s", mode)

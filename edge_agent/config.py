@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -24,6 +25,7 @@ from pydantic import (
 )
 
 from drivers.errors import ProfileError
+from drivers.profiles import Profile
 from drivers.settings import BusConfig, Name, Port
 from edge_agent.errors import ConfigError, Problem
 
@@ -35,6 +37,14 @@ TopicPrefix = Annotated[
     str, Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", min_length=1, max_length=128)
 ]
 UnitId = Annotated[int, Field(ge=0, le=247)]
+
+
+def _tag_text(v: object) -> object:
+    # `pn_mpa = 0.4` and `pn_mpa = "0.4"` mean the same: rules read tags as text.
+    return str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+
+TagValue = Annotated[str, BeforeValidator(_tag_text)]
 
 
 class _Model(BaseModel):
@@ -139,7 +149,7 @@ class DeviceConfig(_Model):
     poll_interval_alarm_s: Annotated[float, Field(gt=0, le=86400)] | None = None
     # Failed polls in a row before the device counts as offline (kind `device` alarm).
     offline_after: Annotated[int, Field(ge=1, le=100)] = 3
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, TagValue] = Field(default_factory=dict)
     enabled: bool = True
 
 
@@ -293,6 +303,48 @@ def cross_check(
     return problems
 
 
+_SERIAL_KEYS = ("baudrate", "parity", "stopbits", "bytesize")
+
+
+def apply_profile_defaults(
+    cfg: GatewayConfig, profiles: Mapping[str, Profile], file: str
+) -> tuple[GatewayConfig, list[Problem]]:
+    """What the config leaves out, the profiles supply: a device's unit id (the
+    profile's `default_unit`) and a serial bus's line settings (the factory settings of
+    the profiles on it, when they agree)."""
+    problems: list[Problem] = []
+    devices = []
+    for d in cfg.devices:
+        prof = profiles.get(d.profile)
+        if prof is not None and prof.default_unit is not None and "unit" not in d.model_fields_set:
+            d = d.model_copy(update={"unit": prof.default_unit})
+        devices.append(d)
+    buses = []
+    for i, b in enumerate(cfg.buses):
+        unset = [k for k in _SERIAL_KEYS if hasattr(b, k) and k not in b.model_fields_set]
+        serials = {
+            profiles[d.profile].serial
+            for d in devices
+            if d.bus == b.name and d.profile in profiles and profiles[d.profile].protocol != "line"
+        }
+        if unset and len(serials) == 1:
+            (serial,) = serials
+            b = b.model_copy(update={k: getattr(serial, k) for k in unset})
+        elif unset and len(serials) > 1:
+            problems.append(
+                Problem(
+                    file,
+                    f"buses[{i}]",
+                    "the devices on this bus come with different factory serial settings; "
+                    f"set {', '.join(unset)} on the bus",
+                )
+            )
+        buses.append(b)
+    out = cfg.model_copy(update={"devices": devices, "buses": buses})
+    out._base_dir = cfg._base_dir
+    return out, problems
+
+
 def load_config(path: Path | str, *, check_files: bool = True) -> GatewayConfig:
     """Read and validate gateway.toml and the profiles it names. Raises ConfigError."""
     from drivers.profiles import load_profiles  # the catalogue is the drivers' business
@@ -311,12 +363,17 @@ def load_config(path: Path | str, *, check_files: bool = True) -> GatewayConfig:
     try:
         profiles = load_profiles([cfg.resolve(p) for p in cfg.gateway.profiles])
         protocols = {pid: prof.protocol for pid, prof in profiles.items()}
+        cfg, unfit = apply_profile_defaults(cfg, profiles, file)
+        problems += unfit
     except ProfileError as err:
         problems += [Problem(f, loc, msg) for f, loc, msg in err.problems]
     problems += cross_check(cfg, file, protocols)
     if check_files:
         m = cfg.mqtt
-        for key, p in (("mqtt.password_file", m.password_file),):
+        for key, p in (
+            ("mqtt.password_file", m.password_file),
+            ("mqtt.commands.hmac_key_file", m.commands.hmac_key_file),
+        ):
             if p is not None and not cfg.resolve(p).is_file():
                 problems.append(Problem(file, key, f"file not found: {cfg.resolve(p)}"))
         if m.tls is not None:

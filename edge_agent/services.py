@@ -139,6 +139,12 @@ class Services:
         return {"id": t.alarm_id, "state": str(t.state)}
 
     async def cmd_mode(self, args: ModeArgs) -> Json:
+        known = self.agent.known_modes()
+        if args.mode not in known:
+            # A typo would silently switch off every mode-limited rule.
+            raise CommandError(
+                f"unknown mode {args.mode!r}; modes here: {', '.join(sorted(known))}"
+            )
         old = self.agent.detection.mode
         self.agent.set_mode(args.mode)
         return {"mode": args.mode, "previous": old}

@@ -34,6 +34,7 @@ from edge_agent.errors import EdgeAgentError
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
+MIN_KEY_BYTES = 16  # shorter is guessable (and catches placeholder files left in place)
 CommandId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
@@ -108,8 +109,11 @@ class CommandRouter:
                 raise EdgeAgentError(
                     f"cannot read [mqtt.commands] hmac_key_file {path}: {err.strerror}"
                 ) from err
-            if not self.key:
-                raise EdgeAgentError(f"[mqtt.commands] hmac_key_file {path} is empty")
+            if len(self.key) < MIN_KEY_BYTES:
+                raise EdgeAgentError(
+                    f"[mqtt.commands] hmac_key_file {path} holds {len(self.key)} bytes: use at "
+                    f"least {MIN_KEY_BYTES} random bytes (head -c 32 /dev/urandom > {path})"
+                )
         self._handlers: dict[str, Handler] = {"ping": self._ping}
         self._seen: dict[str, int] = {}
         self.counters = {"accepted": 0, "rejected": 0}

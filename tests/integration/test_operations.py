@@ -238,6 +238,9 @@ async def test_commands_ack_read_mode_reload_and_bad_ones(tmp_path: Path, broker
         s.level.value = 1.5  # above the flood rule's limit, but we are in mode "normal"
         await asyncio.sleep(1.0)
         assert not s.events("lv-301", "level")
+        typo = await s.command("mode", {"mode": "flod-season"}, "c-4a")
+        assert typo["ok"] is False
+        assert "flood-season" in typo["error"]  # says which modes there are
         mode = await s.command("mode", {"mode": "flood-season"}, "c-4")
         assert mode["ok"] is True
         await s.platform.wait_for(lambda: bool(s.events("lv-301", "level")), 10)

@@ -141,3 +141,10 @@ def test_missing_key_file_is_a_clear_error(tmp_path: Path) -> None:
     cfg = CommandsConfig(hmac_key_file=Path("nope.key"))
     with pytest.raises(EdgeAgentError, match=r"cannot read \[mqtt.commands\] hmac_key_file"):
         CommandRouter(cfg, base_dir=tmp_path)
+
+
+def test_a_short_or_placeholder_signing_key_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "cmd.key").write_bytes(b"REPLACE-ME\n")
+    cfg = CommandsConfig(allow=ALL, hmac_key_file=Path("cmd.key"))
+    with pytest.raises(EdgeAgentError, match="holds 10 bytes: use at least 16 random bytes"):
+        CommandRouter(cfg, base_dir=tmp_path)

@@ -152,3 +152,51 @@ def test_a_misplaced_line_profile_without_serial_line_bus_says_none(tmp_path: Pa
     (msg,) = problems(tmp_path, text)
     assert "devices[0].bus" in msg
     assert "(such buses here: none defined)" in msg
+
+
+RTU = """\
+[gateway]
+id = "gw"
+site = "s"
+
+[[buses]]
+name = "line"
+kind = "modbus-rtu"
+port = "/dev/ttyS1"
+{bus_extra}
+[[devices]]
+name = "lv-1"
+bus = "line"
+profile = "endress-hauser-fmr20"
+{dev_extra}
+"""
+
+
+def test_profile_supplies_unit_and_serial_settings_the_config_leaves_out(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, RTU.format(bus_extra="", dev_extra="")))
+    bus = cfg.bus("line")
+    assert (bus.baudrate, bus.parity) == (9600, "E")  # FMR20: 8E1
+    assert cfg.devices[0].unit == 200  # FMR20's factory address
+    text = RTU.format(bus_extra='parity = "N"\n', dev_extra="unit = 7\n")
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.bus("line").parity == "N"  # what the installer set wins
+    assert cfg.devices[0].unit == 7
+
+
+def test_devices_with_different_factory_serial_settings_need_bus_settings(tmp_path: Path) -> None:
+    text = RTU.format(bus_extra="", dev_extra="") + (
+        '\n[[devices]]\nname = "rg-1"\nbus = "line"\nprofile = "dfrobot-sen0575"\n'
+    )
+    (msg,) = problems(tmp_path, text)
+    assert "buses[0]" in msg
+    assert "parity" in msg
+
+
+def test_numeric_tags_are_text_and_the_hmac_key_must_exist(tmp_path: Path) -> None:
+    text = GOOD.replace('tags = { zone = "dma-3" }', "tags = { zone = 3, pn_mpa = 0.4 }")
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.devices[0].tags == {"zone": "3", "pn_mpa": "0.4"}
+    text = GOOD.replace("[[buses]]", '[mqtt.commands]\nhmac_key_file = "cmd.key"\n\n[[buses]]', 1)
+    (msg,) = problems(tmp_path, text)
+    assert "mqtt.commands.hmac_key_file" in msg
+    assert "file not found" in msg
