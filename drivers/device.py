@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from drivers.base import Bus, PointValue, ReadRequest
 from drivers.decode import NAN, decode_point
-from drivers.errors import BusClosed, BusTimeout, DeviceException, DriverError
+from drivers.errors import BusClosed, BusTimeout, DeviceException, DriverError, FrameError
 from drivers.profiles import PointSpec, Profile
 
 log = logging.getLogger(__name__)
@@ -74,9 +74,11 @@ async def read_raw(bus: Bus, unit: int, plan: Sequence[ReadRequest], profile: Pr
     """Registers of every point of `plan`, or the reason they are missing. Never raises
     DriverError.
 
-    After a transport fault (no answer, link down) the rest of the plan is not tried:
-    the device is silent, and each further timeout would steal bus time from healthy
-    devices. A merged request refused with "illegal address" is retried point by
+    After a transport fault (no answer, link down, a garbled answer) the rest of the
+    plan is not tried: the device is unreachable, and each further timeout would steal
+    bus time from healthy devices. A garbled frame costs a full timeout too (the client
+    waits for a valid frame), and is seldom alone: wrong parity or a noisy line garble
+    every answer. A merged request refused with "illegal address" is retried point by
     point, so a gap the profile did not know about costs a few requests instead of
     every value of the span (telegraf#13630, fledge#1109).
     """
@@ -92,7 +94,7 @@ async def read_raw(bus: Bus, unit: int, plan: Sequence[ReadRequest], profile: Pr
         got, err = await _run(bus, unit, req, specs)
         if isinstance(err, DeviceException) and err.code == ILLEGAL_ADDRESS and len(req.points) > 1:
             got, err = await _split(bus, unit, req, profile, specs)
-        if isinstance(err, (BusTimeout, BusClosed)):
+        if isinstance(err, (BusTimeout, BusClosed, FrameError)):
             down = err
         raw.update(got)
     return raw

@@ -340,14 +340,12 @@ class Agent:
 
     def health(self) -> dict[str, Any]:
         buses = {
-            name: {"requests": b.transactions, "errors": b.failures, "timeouts": b.timeouts,
-                   "overruns": b.overruns, "busy_s": round(b.busy_s, 3)}
-            for name, b in self.buses.items()
-        }  # fmt: skip
+            name: {"kind": self.cfg.bus(name).kind, **b.stats()} for name, b in self.buses.items()
+        }
         devices = {
             name: {"polls": p.health.polls, "failed_polls": p.health.failed_polls,
                    "online": p.health.online, "reason": p.health.reason,
-                   "last_good_ts": p.status.last_good_ts_ms}
+                   "overruns": p.ticker.overruns, "last_good_ts": p.status.last_good_ts_ms}
             for name, p in self.pollers.items()
         }  # fmt: skip
         return {"buses": buses, "devices": devices, "mode": self.detection.mode}

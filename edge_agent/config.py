@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -185,7 +186,8 @@ def format_loc(loc: tuple[int | str, ...], tags: set[str] | None = None) -> str:
     return out
 
 
-_BUS_KINDS = {"modbus-tcp", "modbus-rtu", "modbus-rtu-over-tcp", "serial-line"}
+MODBUS_BUS_KINDS = ("modbus-tcp", "modbus-rtu", "modbus-rtu-over-tcp")
+_BUS_KINDS = {*MODBUS_BUS_KINDS, "serial-line"}
 
 
 def problems_from_validation(file: str, err: ValidationError) -> list[Problem]:
@@ -213,14 +215,42 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([Problem(str(path), "", f"not valid TOML: {err}")]) from err
 
 
-def cross_check(cfg: GatewayConfig, file: str, profile_ids: set[str] | None) -> list[Problem]:
-    """References between sections: buses, profiles, unique names and units."""
+def _bus_fits_profile(
+    file: str, i: int, d: DeviceConfig, kind: str, protocol: str, buses: Mapping[str, str]
+) -> Problem | None:
+    """A line profile needs a serial-line bus; a Modbus profile any other kind."""
+    line = protocol == "line"
+    if line == (kind == "serial-line"):
+        return None
+    wanted: tuple[str, ...]
+    if line:
+        wanted, what = ("serial-line",), 'an ASCII line sensor (protocol = "line")'
+    else:
+        wanted, what = MODBUS_BUS_KINDS, "a Modbus profile"
+    fitting = ", ".join(sorted(n for n, k in buses.items() if k in wanted)) or "none defined"
+    return Problem(
+        file,
+        f"devices[{i}].bus",
+        f"bus {d.bus!r} is {kind}, but devices[{i}].profile {d.profile!r} is {what}: "
+        f"put the device on a {' or '.join(wanted)} bus (such buses here: {fitting})",
+    )
+
+
+def cross_check(
+    cfg: GatewayConfig, file: str, profile_protocols: Mapping[str, str] | None
+) -> list[Problem]:
+    """References between sections: buses, profiles (and whether a device's profile
+    speaks its bus's protocol), unique names and units. `profile_protocols` maps each
+    known profile id to its protocol ("modbus" or "line"); None when the profiles could
+    not be loaded (their own problems are reported then)."""
     problems: list[Problem] = []
     seen_bus: set[str] = set()
+    kinds: dict[str, str] = {}
     for i, b in enumerate(cfg.buses):
         if b.name in seen_bus:
             problems.append(Problem(file, f"buses[{i}].name", f"duplicate bus name {b.name!r}"))
         seen_bus.add(b.name)
+        kinds.setdefault(b.name, b.kind)
     seen_dev: set[str] = set()
     units: dict[tuple[str, int], str] = {}
     for i, d in enumerate(cfg.devices):
@@ -245,7 +275,10 @@ def cross_check(cfg: GatewayConfig, file: str, profile_ids: set[str] | None) -> 
             )
         else:
             units[(d.bus, d.unit)] = d.name
-        if profile_ids is not None and d.profile not in profile_ids:
+        if profile_protocols is None:
+            continue
+        protocol = profile_protocols.get(d.profile)
+        if protocol is None:
             problems.append(
                 Problem(
                     file,
@@ -253,6 +286,10 @@ def cross_check(cfg: GatewayConfig, file: str, profile_ids: set[str] | None) -> 
                     f"unknown firmware profile {d.profile!r} (see `edge-agent profiles list`)",
                 )
             )
+        elif d.bus in kinds:
+            misfit = _bus_fits_profile(file, i, d, kinds[d.bus], protocol, kinds)
+            if misfit is not None:
+                problems.append(misfit)
     return problems
 
 
@@ -270,12 +307,13 @@ def load_config(path: Path | str, *, check_files: bool = True) -> GatewayConfig:
     cfg._base_dir = path.parent.resolve()
 
     problems: list[Problem] = []
-    profile_ids: set[str] | None = None
+    protocols: dict[str, str] | None = None
     try:
-        profile_ids = set(load_profiles([cfg.resolve(p) for p in cfg.gateway.profiles]))
+        profiles = load_profiles([cfg.resolve(p) for p in cfg.gateway.profiles])
+        protocols = {pid: prof.protocol for pid, prof in profiles.items()}
     except ProfileError as err:
         problems += [Problem(f, loc, msg) for f, loc, msg in err.problems]
-    problems += cross_check(cfg, file, profile_ids)
+    problems += cross_check(cfg, file, protocols)
     if check_files:
         m = cfg.mqtt
         for key, p in (("mqtt.password_file", m.password_file),):

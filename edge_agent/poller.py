@@ -13,7 +13,8 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from drivers.base import Bus, PointValue, ReadRequest
+from drivers.base import PointValue, ReadRequest
+from drivers.bus import BusLine
 from drivers.device import read_device
 from drivers.planner import plan_reads
 from drivers.profiles import Profile
@@ -41,7 +42,7 @@ class DevicePoller:
 
     device: DeviceConfig
     profile: Profile
-    bus: Bus
+    bus: BusLine
     out: asyncio.Queue[DevicePoll]
     status: DeviceStatus = field(default_factory=DeviceStatus)
 
@@ -103,6 +104,9 @@ class DevicePoller:
         while True:
             await self.out.put(await self.poll_once())
             due = self.health.next_poll(self.ticker, t_mono())
+            # Deadlines missed because the poll (or the wait for the line) took longer
+            # than the interval: the bus's overrun counter, shown by status and health.
+            self.bus.overruns += self.ticker.overruns_since_last()
             self._poke.clear()
             # A switch to fast polling (an alarm) shortens the wait at once.
             try:

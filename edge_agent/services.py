@@ -70,9 +70,8 @@ class Services:
         stats = a.store.stats()
         buses = []
         for name, bus in a.buses.items():
-            entry = bus_entry(a.cfg.bus(name), bus.transactions, bus.failures, bus.timeouts,
-                              bus.busy_s)  # fmt: skip
-            buses.append({**entry, "overruns": bus.overruns})
+            buses.append(bus_entry(a.cfg.bus(name), bus.transactions, bus.failures,
+                                   bus.timeouts, bus.busy_s, bus.overruns))  # fmt: skip
         devices = []
         for d in a.cfg.devices:
             p = a.pollers.get(d.name)

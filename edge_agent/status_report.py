@@ -48,9 +48,15 @@ def bus_target(bus: BusConfig) -> str:
 
 
 def bus_entry(
-    bus: BusConfig, requests: int, errors: int, timeouts: int, latency_s_total: float
+    bus: BusConfig,
+    requests: int,
+    errors: int,
+    timeouts: int,
+    latency_s_total: float,
+    overruns: int = 0,
 ) -> dict[str, Any]:
-    """One `buses[]` item; `errors` counts every failed request, timeouts included."""
+    """One `buses[]` item; `errors` counts every failed request, timeouts included;
+    `overruns` the poll deadlines missed because the bus was too busy."""
     return {
         "name": bus.name,
         "kind": bus.kind,
@@ -58,6 +64,7 @@ def bus_entry(
         "requests": requests,
         "errors": errors,
         "timeouts": timeouts,
+        "overruns": overruns,
         "mean_latency_ms": round(latency_s_total / requests * 1000, 1) if requests else None,
     }
 

@@ -18,6 +18,7 @@ def register(sub: Any) -> None:
         "rules",
         help="check rule files, replay history through them",
         description="Validate rule files, or replay history through the detection engine.",
+        epilog="example: edge-agent rules check -c /etc/edge-agent/gateway.toml",
     )
     rsub = p.add_subparsers(dest="rules_command", metavar="SUBCOMMAND")
     rsub.required = True

@@ -139,6 +139,7 @@ def _bus_rows(buses: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
                 b.get("requests", 0),
                 b.get("errors", 0),
                 b.get("timeouts", 0),
+                b.get("overruns", 0),
                 "-" if lat is None else f"{lat:.0f} ms",
             ]
         )
@@ -249,7 +250,7 @@ def render_status(status: Mapping[str, Any]) -> str:
     if buses:
         out += format_table(
             _bus_rows(buses),
-            ("BUS", "KIND", "TARGET", "REQUESTS", "ERRORS", "TIMEOUTS", "MEAN LATENCY"),
+            ("BUS", "KIND", "TARGET", "REQUESTS", "ERRORS", "TIMEOUTS", "OVERRUNS", "MEAN LATENCY"),
         )
         out.append("")
     if devices:

@@ -13,7 +13,7 @@ from drivers.bus import BusLine, open_bus
 from drivers.device import read_device
 from drivers.planner import plan_reads
 from drivers.profiles import PointSpec, Profile, load_profiles
-from drivers.settings import ModbusTcpBusConfig
+from drivers.settings import ModbusRtuOverTcpBusConfig, ModbusTcpBusConfig
 from drivers.simulator import SimServer, SimulatedDevice
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -184,5 +184,25 @@ async def test_silent_unit_costs_one_timeout_not_one_per_request() -> None:
     finally:
         await server.stop()
     assert {(v.quality, v.reason) for v in values} == {("bad", "timeout")}
+    assert len(values) == len(tuf.points)
+    assert dev.requests == 1
+
+
+async def test_garbled_unit_costs_one_failed_request_not_one_per_request() -> None:
+    tuf = PROFILES["tuf-2000m"]
+    dev = SimulatedDevice(1, tuf)
+    dev.frame_fault = "bad-crc"
+    server = SimServer([dev], kind="rtu-over-tcp")
+    port = await server.start()
+    cfg = ModbusRtuOverTcpBusConfig(
+        kind="modbus-rtu-over-tcp", name="gw", host="127.0.0.1", port=port, timeout_s=0.1,
+        retries=0,
+    )  # fmt: skip
+    try:
+        async with open_bus(cfg) as bus:
+            values = await read_device(bus, 1, plan_reads(tuf), tuf)
+    finally:
+        await server.stop()
+    assert {(v.quality, v.reason) for v in values} == {("bad", "frame error")}
     assert len(values) == len(tuf.points)
     assert dev.requests == 1

@@ -121,3 +121,34 @@ def test_secrets_come_from_files_that_exist(tmp_path: Path) -> None:
 def test_format_loc() -> None:
     assert format_loc(("devices", 3, "unit")) == "devices[3].unit"
     assert format_loc(("buses", 0, "modbus-tcp", "host"), {"modbus-tcp"}) == "buses[0].host"
+
+
+def test_a_device_profile_must_speak_its_bus_protocol(tmp_path: Path) -> None:
+    text = GOOD + (
+        '\n[[buses]]\nname = "ascii-1"\nkind = "serial-line"\nport = "/dev/ttyS2"\n'
+        # an ASCII line sensor on the RS-485 Modbus line: wrong
+        '\n[[devices]]\nname = "us-401"\nbus = "rs485-1"\nunit = 4\n'
+        'profile = "maxbotix-hrxl-serial"\n'
+        # a Modbus transmitter on the ASCII line: wrong too
+        '\n[[devices]]\nname = "pt-102"\nbus = "ascii-1"\nprofile = "generic-pressure-float32"\n'
+        # each where it belongs: fine
+        '\n[[devices]]\nname = "us-402"\nbus = "ascii-1"\nunit = 2\n'
+        'profile = "maxbotix-hrxl-serial"\n'
+        '\n[[devices]]\nname = "pt-103"\nbus = "plant"\nprofile = "generic-pressure-float32"\n'
+    )
+    line_on_modbus, modbus_on_line = problems(tmp_path, text)
+    assert line_on_modbus.startswith(f"{tmp_path / 'gateway.toml'}: devices[1].bus: ")
+    assert "devices[1].profile 'maxbotix-hrxl-serial'" in line_on_modbus
+    assert "bus 'rs485-1' is modbus-rtu" in line_on_modbus
+    assert "on a serial-line bus (such buses here: ascii-1)" in line_on_modbus
+    assert modbus_on_line.startswith(f"{tmp_path / 'gateway.toml'}: devices[2].bus: ")
+    assert "devices[2].profile 'generic-pressure-float32' is a Modbus profile" in modbus_on_line
+    assert "modbus-tcp or modbus-rtu or modbus-rtu-over-tcp" in modbus_on_line
+    assert "(such buses here: plant, rs485-1)" in modbus_on_line
+
+
+def test_a_misplaced_line_profile_without_serial_line_bus_says_none(tmp_path: Path) -> None:
+    text = GOOD.replace('profile = "generic-pressure-float32"', 'profile = "maxbotix-hrxl-serial"')
+    (msg,) = problems(tmp_path, text)
+    assert "devices[0].bus" in msg
+    assert "(such buses here: none defined)" in msg

@@ -107,13 +107,16 @@ def test_a_status_built_from_the_pieces_renders_the_verdict() -> None:
         },
         "uplink": {"state": "connected", "broker": "127.0.0.1:1883", "since_ms": NOW},
         "buffer": {"depth": 0, "oldest_unsent_ts_ms": None, "dropped": 0},
-        "buses": [bus_entry(bus(name="rs485-1", kind="modbus-rtu", port="/dev/ttyS1"), 0, 0, 0, 0)],
+        "buses": [
+            bus_entry(bus(name="rs485-1", kind="modbus-rtu", port="/dev/ttyS1"), 0, 0, 0, 0, 7)
+        ],
         "devices": [device_entry(device(), Counters(3, 3, 3, None), "exception code 2", [])],
         "alarms": [],
     }
     text = views.render_status(status)
     assert "device pt-102 (rs485-1 unit 2): failing: exception code 2, 3 failed polls" in text
-    assert "rs485-1  modbus-rtu  /dev/ttyS1 9600 8N1  0         0       0         -" in text
+    row = "rs485-1  modbus-rtu  /dev/ttyS1 9600 8N1  0         0       0         7         -"
+    assert row in text
 
 
 def test_summary_line_for_systemctl_status() -> None:

@@ -50,6 +50,7 @@ def test_documented_status_shows_the_failing_device_and_why(status: dict[str, An
         "4210",
         "17",
         "15",
+        "0",
         "38",
         "ms",
     ]
