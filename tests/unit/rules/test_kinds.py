@@ -150,6 +150,7 @@ def test_composite_couples_alarms_in_the_same_zone_within_the_window(tmp_path: P
         ("drop", AlarmState.RAISED, 3, "pressure", "pt-2"),
         ("burst", AlarmState.RAISED, 1, "pressure", "pt-2"),
     ]
+    assert (trs[1].value, trs[1].limit) == (0.2, 0.3)  # the deciding member's
     # the flow window passes while the pressure alarm stays: the coupling ends on a tick
     (cleared,) = e.tick(T0 + 1000 + 601_000)
     assert (cleared.rule, cleared.state, cleared.device) == ("burst", AlarmState.CLEARED, "pt-2")
