@@ -166,23 +166,23 @@ class Engine:
         """Feed member level changes to the composite bindings they fill."""
         route, enabled = self.composite.route, self._enabled["composite"]
         events = [
-            (t, cb, s, lv, v)
-            for t, k, b, lv, v, _, _ in changes
+            (t, cb, s, lv, v, lim, e)
+            for t, k, b, lv, v, lim, e in changes
             for cb, s in route.get((k, b), ())
             if enabled[cb]
         ]
         if not events:
             return []
-        ev = np.array([(cb, s, t, lv) for t, cb, s, lv, _ in events], dtype=np.int64)
+        ev = np.array([(cb, s, t, lv) for t, cb, s, lv, _, _, _ in events], dtype=np.int64)
         level = self.composite.feed(
             np.ascontiguousarray(ev[:, 0]), np.ascontiguousarray(ev[:, 1]),
             np.ascontiguousarray(ev[:, 2]), ev[:, 3].astype(np.int8),
         )  # fmt: skip
         out = []
         for i in np.flatnonzero(level >= 0):
-            t, cb, _, _, v = events[i]
-            window_s = float(self.composite.window_ms[cb]) / 1000.0
-            out.append(self._transition("composite", cb, int(level[i]), t, v, window_s, None))
+            # a composite reports the value, limit and eta of the member change that decided it
+            t, cb, _, _, v, lim, e = events[i]
+            out.append(self._transition("composite", cb, int(level[i]), t, v, lim, e))
         return out
 
     def _transition(

@@ -26,7 +26,29 @@ from rules.kernels import range as range_
 from rules.spec import DriftRule, ThresholdRule
 from rules.tables.base import KindTable, Outputs, ms
 
-RING = 128  # ring slots per binding for the window kinds (rate, trend)
+# Ring slots per binding for the window kinds (rate, trend): enough for one reading a second
+# over the longest window of the table, so the window is exact for polls of 1 s or slower;
+# beyond RING_MAX (a 68-min window at 1 s) the oldest readings drop out early.
+MIN_POLL_S = 1.0
+RING_MIN, RING_MAX = 16, 4096
+
+
+def adopt_ring(new: KindTable, b: int, old: KindTable, ob: int, val: str) -> None:
+    """Carry a ring (buf_ts + `val`, head, count) across tables of different ring sizes:
+    the newest entries, oldest first, from slot 0."""
+    cap_old, cap_new = old.buf_ts.shape[1], new.buf_ts.shape[1]  # type: ignore[attr-defined]
+    n = int(old.count[ob])  # type: ignore[attr-defined]
+    take = min(n, cap_new - 1)
+    for k in range(take):
+        src = (int(old.head[ob]) + n - take + k) % cap_old  # type: ignore[attr-defined]
+        new.buf_ts[b, k] = old.buf_ts[ob, src]  # type: ignore[attr-defined]
+        getattr(new, val)[b, k] = getattr(old, val)[ob, src]
+    new.head[b], new.count[b] = 0, take  # type: ignore[attr-defined]
+
+
+def ring_slots(bindings: Sequence[Binding]) -> int:
+    longest = max((float(getattr(bd.rule, "window_s", 0.0)) for bd in bindings), default=0.0)
+    return int(min(max(math.ceil(longest / MIN_POLL_S) + 2, RING_MIN), RING_MAX))
 
 
 def _ref(rule: Any, meta: PointMeta, value: float) -> float:
@@ -89,13 +111,19 @@ class RateTable(KindTable):
         self.on_ms = self.column(lambda r, _: ms(r.on_delay_s), np.int64)
         self.off_ms = self.column(lambda r, _: ms(r.off_delay_s), np.int64)
         self.despike = self.column(lambda r, _: 1 if r.despike else 0, np.int8)
-        self.buf_ts = self.state("buf_ts", (RING,), np.int64, 0)
-        self.buf_y = self.state("buf_y", (RING,), np.float64, 0.0)
+        ring = ring_slots(self.bindings)
+        self.buf_ts = self.state("buf_ts", (ring,), np.int64, 0)
+        self.buf_y = self.state("buf_y", (ring,), np.float64, 0.0)
         self.head = self.state("head", (), np.int64, 0)
         self.count = self.state("count", (), np.int64, 0)
         self.clear_since = self.state("clear_since", (), np.int64, -1)
         self.cond_since = self.state("cond_since", (), np.int64, -1)
         self.prev_y = self.state("prev_y", (), np.float64, np.nan)
+
+    def adopt(self, b: int, other: KindTable, ob: int) -> None:
+        super().adopt(b, other, ob)
+        if other.buf_ts.shape[1] != self.buf_ts.shape[1]:  # type: ignore[attr-defined]
+            adopt_ring(self, b, other, ob, "buf_y")
 
     def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
         lvl, lim, _ = out = self.outputs(bind.shape[0])
@@ -125,8 +153,9 @@ class TrendTable(KindTable):
         self.on_ms = self.column(lambda r, _: ms(r.on_delay_s), np.int64)
         self.off_ms = self.column(lambda r, _: ms(r.off_delay_s), np.int64)
         self.level = self.column(lambda r, _: r.level, np.int8)
-        self.buf_ts = self.state("buf_ts", (RING,), np.int64, 0)
-        self.buf_x = self.state("buf_x", (RING,), np.float64, 0.0)
+        ring = ring_slots(self.bindings)
+        self.buf_ts = self.state("buf_ts", (ring,), np.int64, 0)
+        self.buf_x = self.state("buf_x", (ring,), np.float64, 0.0)
         self.head = self.state("head", (), np.int64, 0)
         self.count = self.state("count", (), np.int64, 0)
         self.t_ref = self.state("t_ref", (), np.int64, 0)
@@ -135,6 +164,12 @@ class TrendTable(KindTable):
         self.cond_since = self.state("cond_since", (), np.int64, -1)
         self.despike = self.column(lambda r, _: 1 if r.despike else 0, np.int8)
         self.prev_x = self.state("prev_x", (), np.float64, np.nan)
+
+    def adopt(self, b: int, other: KindTable, ob: int) -> None:
+        super().adopt(b, other, ob)
+        if other.buf_ts.shape[1] != self.buf_ts.shape[1]:  # type: ignore[attr-defined]
+            adopt_ring(self, b, other, ob, "buf_x")
+            self.t_ref[b] = -(2**62)  # the kernel rebuilds the sums from the ring next time
 
     def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
         lvl, lim, eta = out = self.outputs(bind.shape[0], eta=True)

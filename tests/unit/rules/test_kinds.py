@@ -150,6 +150,7 @@ def test_composite_couples_alarms_in_the_same_zone_within_the_window(tmp_path: P
         ("drop", AlarmState.RAISED, 3, "pressure", "pt-2"),
         ("burst", AlarmState.RAISED, 1, "pressure", "pt-2"),
     ]
+    assert (trs[1].value, trs[1].limit) == (0.2, 0.3)  # the deciding member's
     # the flow window passes while the pressure alarm stays: the coupling ends on a tick
     (cleared,) = e.tick(T0 + 1000 + 601_000)
     assert (cleared.rule, cleared.state, cleared.device) == ("burst", AlarmState.CLEARED, "pt-2")
@@ -268,3 +269,32 @@ def test_accumulation_sums_rain_over_its_window(tmp_path: Path) -> None:
     (cleared,) = feed(e, "rg-1/rain", [0.0] * 60, t0=T0 + 160 * 60_000, dt_s=60)
     assert cleared.state is AlarmState.CLEARED
     assert T0 + 3 * 3_600_000 <= cleared.ts_ms <= T0 + 3 * 3_600_000 + 10800_000 // 64 + 60_000
+
+
+def test_a_slow_drop_at_one_reading_a_second_spans_the_whole_window(tmp_path: Path) -> None:
+    # 0.0005 MPa/s for 300 s is a 0.15 drop: only visible if the window keeps 300 readings
+    e = engine(tmp_path, '[[rules]]\nid="drop"\nkind="rate"\nquantity="pressure"\n'
+               'direction="falling"\ndelta=0.1\nwindow_s=300\n')  # fmt: skip
+    trs = feed(e, "pt-1/pressure", [0.6 - 0.0005 * i for i in range(300)], dt_s=1.0)
+    assert states(trs) == [("raised", 4)]
+    assert T0 + 200_000 <= trs[0].ts_ms <= T0 + 201_000  # 0.1 reached (to rounding)
+
+
+def test_reload_carries_a_window_into_a_bigger_ring(tmp_path: Path) -> None:
+    text = ('[[rules]]\nid="rise"\nkind="rate"\nquantity="level"\ndirection="rising"\n'
+            "delta=0.3\nwindow_s=300\n")  # fmt: skip
+    e = engine(tmp_path, text)
+    assert feed(e, "lv-1/level", [0.5 + 0.001 * i for i in range(200)]) == []
+    longer = (
+        text
+        + '\n[[rules]]\nid="other"\nkind="rate"\nquantity="level"\n'
+        + ('direction="falling"\ndelta=1.0\nwindow_s=3000\n')
+    )
+    (tmp_path / "r.toml").write_text(longer)
+    new, cleared = e.reload(load_rules(["r.toml"], tmp_path), T0 + 200_000)
+    assert cleared == []
+    assert new.tables["rate"].buf_ts.shape[1] > e.tables["rate"].buf_ts.shape[1]  # type: ignore[attr-defined]
+    # the readings before the reload still count: 0.5 at t=0 is the window's minimum
+    trs = feed(new, "lv-1/level", [0.7 + 0.002 * i for i in range(1, 101)], t0=T0 + 200_000)
+    assert [(t.rule, str(t.state)) for t in trs] == [("rise", "raised")]
+    assert trs[0].ts_ms <= T0 + 252_000
