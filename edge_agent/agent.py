@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PACKS = ("gas", "water", "drainage")
 TICK_S = 1.0
+# What a full or failing disk raises from the store: upkeep also runs raw SQL.
+STORE_FAULTS = (StoreError, sqlite3.Error)
 STATUS_EVERY_TICKS = 10  # systemd's STATUS= line (`systemctl status`) every 10 s
 
 
@@ -190,7 +193,7 @@ class Agent:
                     self.commit([])  # alarms a full disk held, if there is room now
                     try:
                         self.store.flush()
-                    except StoreError as err:
+                    except STORE_FAULTS as err:
                         log.error("readings not stored at stop reason=%s", err)
                     await self.uplink.stop(timeout_s=self.uplink.stop_drain_s + 3)
                     uplink.cancel()
@@ -235,7 +238,7 @@ class Agent:
                 await self.store.maintain(
                     max_bytes=int(buf.max_mb * 1_000_000), retention_s=buf.retention_days * 86400
                 )
-            except StoreError as err:
+            except STORE_FAULTS as err:
                 # A full disk stops upkeep, not the agent: retry until there is room.
                 self._store_fault.fault("buffer upkeep failed, retrying reason=%s", err)
                 await asyncio.sleep(1.0)
@@ -247,7 +250,7 @@ class Agent:
         self.commit(transitions)
         try:
             self.store.add_poll(poll, self.cfg.gateway.id)
-        except StoreError as err:
+        except STORE_FAULTS as err:
             self._store_fault.fault("cannot store readings device=%s reason=%s", poll.device, err)
         self.uplink.wake()
         for r in poll.readings:
@@ -264,7 +267,7 @@ class Agent:
         batch = [*self._unstored, *transitions]
         try:
             self.store.add_alarms(batch, self.cfg.gateway.id)
-        except StoreError as err:
+        except STORE_FAULTS as err:
             self._unstored = batch
             self._store_fault.fault(
                 "cannot store alarms, holding them in memory until the disk has room "
