@@ -364,8 +364,13 @@ async def test_agent_rides_out_field_faults_on_a_mixed_field(
     assert all(dev["online"] for dev in health["devices"].values())
 
     polls = {d: len(view.main(d)) for d in MAIN}
+    worst = {
+        f"phase {i % 2 + 1}": min(round(rate(view, d, t0, t1), 2) for d in healthy)
+        for i, ((t0, t1), healthy) in enumerate(phases)
+    }
     print(
         f"\nsoak: {len(DEVICES)} devices, {len(KINDS)} buses, "
         f"{len({d.profile for d in DEVICES})} profiles, {ROUNDS} round(s), {wall_s:.1f} s; "
-        f"polls per device {polls}; buses {buses}"
+        f"lowest good-poll rate of a healthy device {worst}; polls per device {polls}; "
+        f"buses {buses}"
     )
