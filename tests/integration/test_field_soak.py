@@ -47,8 +47,10 @@ OFFLINE_AFTER = 2
 # Generous: a healthy device must deliver at least this share of its polls during a
 # fault phase (a loaded 2-core CI machine included).
 MIN_RATE = 0.5
-# Hold each fault at least this long, so rates are measured over a useful window.
-MIN_FAULT_S = 3.0
+# Hold each fault at least this long, so rates are measured over a useful window: a
+# silent unit takes the line for two 0.6 s polls before it counts as offline, which
+# costs its neighbours two or three polls; over 5 s that is still well within MIN_RATE.
+MIN_FAULT_S = 5.0
 WAIT_S = 45.0  # for a condition (offline probes back off: 5 s, then 10 s ...)
 
 KINDS: dict[str, BusKind] = {
