@@ -24,13 +24,14 @@ from edge_agent.config import GatewayConfig, load_config
 from edge_agent.control import ControlServer, control_socket_path
 from edge_agent.detection import Detection
 from edge_agent.errors import ConfigError, Problem
+from edge_agent.logs import Episode
 from edge_agent.modes import scheduled_mode
 from edge_agent.poller import DevicePoller
 from edge_agent.records import AlarmState, AlarmTransition, DevicePoll
 from edge_agent.sdnotify import Notifier, run_watchdog
 from edge_agent.services import Services
 from edge_agent.status_report import summary_line
-from edge_agent.store import Store
+from edge_agent.store import Store, StoreError
 from edge_agent.uplink.commands import CommandRouter
 from edge_agent.uplink.drain import Uplink
 from rules.errors import RuleError
@@ -129,7 +130,9 @@ class Agent:
         self.buses: dict[str, BusLine] = {}
         self.pollers: dict[str, DevicePoller] = {}
         self.notifier = Notifier({})  # replaced in run(); disabled until then
-        self._mode_pinned = False  # a `mode` command wins over the schedule until restart
+        self._mode_pinned = False
+        self._unstored: list[AlarmTransition] = []  # alarms a full disk could not take yet
+        self._store_fault = Episode(log)  # a `mode` command wins over the schedule until restart
         startup = list(self.detection.orphans)
         if self.store.recovery is not None:
             startup += self._buffer_recovered_alarm()
@@ -184,7 +187,11 @@ class Agent:
                     await self.queue.join()  # everything polled is stored before we stop
                     for task in helpers:
                         task.cancel()
-                    self.store.flush()
+                    self.commit([])  # alarms a full disk held, if there is room now
+                    try:
+                        self.store.flush()
+                    except StoreError as err:
+                        log.error("readings not stored at stop reason=%s", err)
                     await self.uplink.stop(timeout_s=self.uplink.stop_drain_s + 3)
                     uplink.cancel()
             finally:
@@ -212,7 +219,7 @@ class Agent:
         while True:
             await asyncio.sleep(TICK_S)
             n += 1
-            self.commit(self.detection.tick(now_ms()))
+            self.commit(self.detection.tick(now_ms()))  # also retries alarms a full disk held
             if n % STATUS_EVERY_TICKS == 0 and self.notifier.enabled:
                 self.notifier.status(summary_line(await self.services.status({})))
             if not self._mode_pinned:
@@ -223,26 +230,49 @@ class Agent:
 
     async def _maintain(self) -> None:
         buf = self.cfg.buffer
-        await self.store.maintain(
-            max_bytes=int(buf.max_mb * 1_000_000), retention_s=buf.retention_days * 86400
-        )
+        while True:
+            try:
+                await self.store.maintain(
+                    max_bytes=int(buf.max_mb * 1_000_000), retention_s=buf.retention_days * 86400
+                )
+            except StoreError as err:
+                # A full disk stops upkeep, not the agent: retry until there is room.
+                self._store_fault.fault("buffer upkeep failed, retrying reason=%s", err)
+                await asyncio.sleep(1.0)
 
     # -- the pipeline step ----------------------------------------------------------------
 
     def handle_poll(self, poll: DevicePoll) -> list[AlarmTransition]:
         transitions = self.detection.on_poll(poll)
         self.commit(transitions)
-        self.store.add_poll(poll, self.cfg.gateway.id)
+        try:
+            self.store.add_poll(poll, self.cfg.gateway.id)
+        except StoreError as err:
+            self._store_fault.fault("cannot store readings device=%s reason=%s", poll.device, err)
         self.uplink.wake()
         for r in poll.readings:
             self.services.publish_reading(r, self.units.get(r.key, ""))
         return transitions
 
     def commit(self, transitions: Sequence[AlarmTransition]) -> None:
-        """Store transitions durably (before anything can publish them), then tell others."""
-        if not transitions:
+        """Store transitions durably (before anything can publish them), then tell others.
+
+        If the disk is full even after old telemetry made way, the transitions wait in
+        memory, in order, and every tick tries again: delivered late, never dropped."""
+        if not transitions and not self._unstored:
             return
-        self.store.add_alarms(transitions, self.cfg.gateway.id)
+        batch = [*self._unstored, *transitions]
+        try:
+            self.store.add_alarms(batch, self.cfg.gateway.id)
+        except StoreError as err:
+            self._unstored = batch
+            self._store_fault.fault(
+                "cannot store alarms, holding them in memory until the disk has room "
+                "held=%d reason=%s", len(batch), err,
+            )  # fmt: skip
+        else:
+            self._unstored = []
+            self._store_fault.recovered("alarms stored again")
         for t in transitions:
             if t.state is AlarmState.RAISED:
                 self.alarm_since[t.alarm_id] = t.ts_ms

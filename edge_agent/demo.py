@@ -1,8 +1,8 @@
 """`edge-agent demo`: the agent on simulated field devices, end to end, on loopback.
 
-Three simulated Modbus TCP devices (a water main that bursts, a manhole whose
-methane climbs, a culvert whose level rises), the agent with the packaged rule
-packs on a temporary data dir, and a subscriber printing what a central
+Four simulated Modbus TCP devices (two pressure transmitters on a water main that
+bursts, a manhole whose methane climbs, a culvert whose level rises), the agent
+with the packaged rule packs on a temporary data dir, and a subscriber printing what a central
 platform receives. The broker is `--mqtt HOST:PORT` or a private mosquitto.
 """
 
@@ -53,10 +53,14 @@ def _ramp(t: float, t0: float, t1: float, a: float, b: float) -> float:
 def scenario(rng: random.Random) -> dict[str, Callable[[float], float]]:
     """Signals by device, as functions of seconds since the demo started."""
 
-    def pressure(t: float) -> float:  # MPa: a burst at 20 s, isolated and repaired by 95 s
-        base = 0.36 + 0.01 * math.sin(2 * math.pi * t / 90)
-        drop = _ramp(t, 20, 45, 0.0, 0.25) - _ramp(t, 85, 100, 0.0, 0.25)
-        return base - drop + rng.gauss(0, 0.001)
+    def pressure(t: float, depth: float = 0.25, base: float = 0.36) -> float:
+        # MPa: a burst at 20 s, isolated and repaired by 100 s; `depth` falls with distance.
+        wave = base + 0.01 * math.sin(2 * math.pi * t / 90)
+        drop = _ramp(t, 20, 45, 0.0, depth) - _ramp(t, 85, 100, 0.0, depth)
+        return wave - drop + rng.gauss(0, 0.001)
+
+    def pressure_far(t: float) -> float:  # the same main, further from the break
+        return pressure(t, depth=0.12, base=0.40)
 
     def methane(t: float) -> float:  # %LEL: a leak into a manhole, then ventilation
         return max(0.0, _ramp(t, 30, 80, 1.5, 30.0) - _ramp(t, 100, 115, 0.0, 29.0)) + abs(
@@ -66,12 +70,13 @@ def scenario(rng: random.Random) -> dict[str, Callable[[float], float]]:
     def level(t: float) -> float:  # m above invert: a storm fills the culvert, then it drains
         return _ramp(t, 10, 75, 0.35, 2.45) - _ramp(t, 95, 125, 0.0, 2.05) + rng.gauss(0, 0.003)
 
-    return {"pt-101": pressure, "gd-201": methane, "lv-301": level}
+    return {"pt-101": pressure, "pt-102": pressure_far, "gd-201": methane, "lv-301": level}
 
 
 DEVICES = (
     # name, unit, profile, point, tags
     ("pt-101", 1, "generic-pressure-float32", "pressure", {"zone": "dma-3", "asset": "DN300"}),
+    ("pt-102", 4, "generic-pressure-float32", "pressure", {"zone": "dma-3", "asset": "DN300"}),
     ("gd-201", 2, "generic-gas-lel-int16", "methane", {"zone": "dma-3", "kind": "manhole"}),
     (
         "lv-301",
@@ -125,7 +130,7 @@ DEMO_OVERRIDES = """\
 ## Per-point overrides for the demo: same limits as the packs, shorter delays.
 [[overrides]]
 rule = "water.pressure.low"
-points = ["pt-101/pressure"]
+points = ["pt-10*/pressure"]
 on_delay_s = 3
 off_delay_s = 5
 

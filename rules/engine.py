@@ -3,6 +3,7 @@
     engine = Engine(load_rules(["water"], base), points, mode="normal")
     transitions = engine.process(engine.index("pt-101/pressure"), ts_ms, 0.12, 1)
     transitions += engine.tick(now_ms)          # every few seconds: stale, composite expiry
+                                                # (process_batch also ticks on sample time)
 
 Samples go to every sample kind's table (one kernel call per kind per
 batch); their level changes become transitions (rules.alarms) and are fed,
@@ -38,8 +39,18 @@ def now_ms() -> int:
 class Engine:
     """All bindings of a rule set over a fixed list of points, with their alarms."""
 
-    def __init__(self, ruleset: RuleSet, points: Sequence[PointMeta], mode: str = "normal") -> None:
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        points: Sequence[PointMeta],
+        mode: str = "normal",
+        tick_every_ms: int = 5_000,
+    ) -> None:
         self.ruleset = ruleset
+        # process_batch ticks by itself when the samples' time has moved on this much since
+        # the last tick, so stale and composite expiry work even if the caller never ticks
+        self.tick_every_ms = tick_every_ms
+        self._last_tick: int | None = None
         self.points: tuple[PointMeta, ...] = tuple(points)
         self._index = {p.key: i for i, p in enumerate(self.points)}
         if len(self._index) != len(self.points):
@@ -52,6 +63,7 @@ class Engine:
         composites = [r for r in ruleset.rules if isinstance(r, CompositeRule) and r.enabled]
         self.composite = CompositeTable(composites, self.tables, self.points)
         self.book = AlarmBook()
+        self._silent = frozenset(r.id for r in ruleset.rules if not r.notify)
         self.mode = mode
         self._build_mode_index()
 
@@ -71,6 +83,10 @@ class Engine:
     def index(self, key: str) -> int:
         """The point index of `device/point` (raises KeyError when unknown)."""
         return self._index[key]
+
+    def find(self, key: str) -> int:
+        """The point index of `device/point`, or -1 when unknown."""
+        return self._index.get(key, -1)
 
     def binding(self, kind: str, b: int) -> Binding:
         return self._all_tables()[kind].bindings[b]
@@ -108,11 +124,17 @@ class Engine:
                     (int(ts[i]), kind, int(bind[i]), int(level[i]), float(val[i]),
                      float(limit[i]), e)
                 )  # fmt: skip
-        return self._apply(changes)
+        out = self._apply(changes)
+        if ts_ms.shape[0] and self.tick_every_ms > 0:
+            t_last = int(ts_ms[-1])
+            if self._last_tick is None or t_last - self._last_tick >= self.tick_every_ms:
+                out += self.tick(t_last)
+        return out
 
     def tick(self, ts_ms: int) -> list[AlarmTransition]:
         """Time passes: stale points are raised, composite windows expire. Call every few s."""
         now = ts_ms
+        self._last_tick = ts_ms
         changes: list[Change] = []
         for kind, table in self.tables.items():
             level = table.tick(now, self._enabled[kind])
@@ -128,12 +150,17 @@ class Engine:
         for b in np.flatnonzero(level >= 0):
             out.append(self._transition("composite", int(b), int(level[b]), ts_ms,
                                         float("nan"), float("nan"), None))  # fmt: skip
-        return out
+        return self._audible(out)
 
     def _apply(self, changes: list[Change]) -> list[AlarmTransition]:
         changes.sort(key=lambda c: c[0])  # stable: kinds keep their order within one ts
         out = [self._transition(k, b, lv, t, v, lim, e) for t, k, b, lv, v, lim, e in changes]
-        return out + self._couple(changes)
+        return self._audible(out + self._couple(changes))
+
+    def _audible(self, transitions: list[AlarmTransition]) -> list[AlarmTransition]:
+        """Drop the transitions of `notify = false` rules (they only feed composites), and a
+        clear of a binding that held no alarm (level 0: nothing was ever raised to clear)."""
+        return [t for t in transitions if t.rule not in self._silent and t.level > 0]
 
     def _couple(self, changes: Sequence[Change]) -> list[AlarmTransition]:
         """Feed member level changes to the composite bindings they fill."""
@@ -172,10 +199,13 @@ class Engine:
 
     def active(self) -> list[AlarmTransition]:
         """The latest transition of every active alarm (state `acked` once acknowledged)."""
-        return self.book.active()
+        return self._audible(self.book.active())
 
     def ack(self, alarm_id: str, ts_ms: int) -> AlarmTransition | None:
         """Acknowledge an active alarm; None when no active alarm has this id."""
+        key = self.book.ids.get(alarm_id)
+        if key is None or self.book.alarms[key].last.rule in self._silent:
+            return None
         return self.book.ack(alarm_id, ts_ms)
 
     def _where(self) -> dict[tuple[str, str], Key]:
@@ -226,7 +256,7 @@ class Engine:
         condition still holds).
         """
         ts = now_ms() if ts_ms is None else ts_ms
-        new = Engine(ruleset, self.points, self.mode)
+        new = Engine(ruleset, self.points, self.mode, self.tick_every_ms)
         theirs = {
             (kind, t.bindings[b].rule.id, t.bindings[b].point_idx): (t, b)
             for kind, t in self._all_tables().items()
@@ -251,7 +281,7 @@ class Engine:
             for key, a in self.book.alarms.items()
             if key not in carried
         ]
-        return new, cleared
+        return new, self._audible(cleared)
 
     def _same_members(self, ruleset: RuleSet, rule: RuleBase) -> bool:
         """Are a composite's member rules (and their overrides) the same in both rule sets?"""
@@ -280,4 +310,4 @@ class Engine:
                     out.append(self._transition(kind, b, 0, ts, alarm.last.value,
                                                 alarm.last.limit, None))  # fmt: skip
                 table.reset(b)
-        return out
+        return self._audible(out)

@@ -6,13 +6,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rules.kernels import composite, drift, flatline, rate, stale, threshold, trend
+from rules.kernels import (
+    accumulation,
+    composite,
+    drift,
+    flatline,
+    peers,
+    rate,
+    spike,
+    stale,
+    threshold,
+    trend,
+)
 from rules.kernels import range as range_
+from rules.reference import accumulation as r_accumulation
 from rules.reference import composite as r_composite
 from rules.reference import drift as r_drift
 from rules.reference import flatline as r_flatline
+from rules.reference import peers as r_peers
 from rules.reference import range as r_range
 from rules.reference import rate as r_rate
+from rules.reference import spike as r_spike
 from rules.reference import stale as r_stale
 from rules.reference import threshold as r_threshold
 from rules.reference import trend as r_trend
@@ -21,13 +35,16 @@ Fn = Callable[..., Any]
 
 PAIRS: dict[str, tuple[Fn, Fn]] = {
     "threshold.step": (threshold.step, r_threshold.step),
+    "accumulation.step": (accumulation.step, r_accumulation.step),
     "rate.step": (rate.step, r_rate.step),
     "trend.step": (trend.step, r_trend.step),
     "flatline.step": (flatline.step, r_flatline.step),
     "range.step": (range_.step, r_range.step),
+    "spike.step": (spike.step, r_spike.step),
     "stale.step": (stale.step, r_stale.step),
     "stale.tick": (stale.tick, r_stale.tick),
     "drift.step": (drift.step, r_drift.step),
+    "peers.residual": (peers.residual, r_peers.residual),
     "composite.step": (composite.step, r_composite.step),
     "composite.tick": (composite.tick, r_composite.tick),
 }

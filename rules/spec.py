@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from rules.errors import RuleError
 
@@ -54,6 +54,8 @@ class RuleBase(_Model):
     quantity: str | None = None
     tags: dict[str, str] | None = None
     modes: list[ModeName] | None = None  # None: every mode
+    # false: the rule's alarms are not reported, only fed to composites (a member signal)
+    notify: bool = True
 
 
 class _Bound(RuleBase):
@@ -99,7 +101,7 @@ class ThresholdRule(_Relative):
         return self
 
 
-class RateRule(_Bound):
+class RateRule(_Relative):
     """A change of at least `delta` within `window_s` (from the window's extreme to now)."""
 
     kind: Literal["rate"]
@@ -107,7 +109,9 @@ class RateRule(_Bound):
     delta: Positive
     window_s: PosSeconds
     level: LevelNo = 4
+    on_delay_s: Seconds = 0.0
     off_delay_s: Seconds = 0.0
+    despike: bool = False  # a one-reading spike never becomes the window's reference
 
 
 class TrendRule(_Relative):
@@ -121,7 +125,9 @@ class TrendRule(_Relative):
     level: LevelNo = 3
     min_samples: Annotated[int, Field(ge=3, le=10_000)] = 4
     min_slope_per_h: NonNeg = 0.0  # ignore slopes flatter than this (units per hour)
+    on_delay_s: Seconds = 0.0
     off_delay_s: Seconds = 0.0
+    despike: bool = False  # fit min(x, previous x) (max when below): lone spikes stay out
 
 
 class FlatlineRule(_Bound):
@@ -140,6 +146,29 @@ class RangeRule(_Bound):
     kind: Literal["range"]
     margin: Annotated[float, Field(ge=0, le=1)] = 0.01
     count: Annotated[int, Field(ge=1, le=1000)] = 3  # consecutive readings out of range
+    level: LevelNo = 4
+
+
+class AccumulationRule(_Bound):
+    """The sum of readings over `window_s` (rainfall depth) reaching `limit`."""
+
+    kind: Literal["accumulation"]
+    window_s: PosSeconds
+    limit: Finite
+    level: LevelNo = 4
+    off_delay_s: Seconds = 0.0
+
+
+class SpikeRule(_Bound):
+    """Hampel: a reading far from the median of the last `window` that returns within `width`."""
+
+    kind: Literal["spike"]
+    window: Annotated[int, Field(ge=3, le=16)] = 5
+    n_sigma: Positive = 6.0
+    min_delta: NonNeg = 0.0  # never a spike below this deviation (use ~3 quanta)
+    width: Annotated[int, Field(ge=1, le=4)] = 2
+    count: Annotated[int, Field(ge=1, le=64)] = 5  # spikes within per_s that raise the alarm
+    per_s: PosSeconds = 3600.0
     level: LevelNo = 4
 
 
@@ -162,6 +191,13 @@ class DriftRule(_Bound):
     sigma_min: Positive = 1e-6  # floor on sigma, in the point's unit (use the quantum)
     hold_s: Seconds = 3600.0  # an alarm clears this long after its last CUSUM crossing
     level: LevelNo = 4
+    # "peers": the CUSUM runs on the reading minus the median of the latest readings of the
+    # rule's other points (sharing the `peers_scope` tag value when given): a drift of one
+    # sensor stands out, network-wide moves cancel
+    against: Literal["baseline", "peers"] = "baseline"
+    peers_scope: str | None = None
+    peer_max_age_s: PosSeconds = 300.0
+    max_peers: Annotated[int, Field(ge=1, le=32)] = 8  # the next ones in point order, wrapping
 
 
 class CompositeRule(RuleBase):
@@ -184,6 +220,8 @@ Rule = Annotated[
     | TrendRule
     | FlatlineRule
     | RangeRule
+    | AccumulationRule
+    | SpikeRule
     | StaleRule
     | DriftRule
     | CompositeRule,
@@ -195,6 +233,8 @@ RULE_KINDS: dict[str, type[RuleBase]] = {
     "trend": TrendRule,
     "flatline": FlatlineRule,
     "range": RangeRule,
+    "accumulation": AccumulationRule,
+    "spike": SpikeRule,
     "stale": StaleRule,
     "drift": DriftRule,
     "composite": CompositeRule,
@@ -213,6 +253,8 @@ class Override(BaseModel):
 
 
 class RuleFile(_Model):
+    """The whole file, for its JSON schema; loading validates entry by entry (parse_rule_file)."""
+
     rules: list[Rule] = Field(default_factory=list)
     overrides: list[Override] = Field(default_factory=list)
 
@@ -306,15 +348,45 @@ def resolve_ref(ref: str | Path, base_dir: Path) -> tuple[str, str]:
     )
 
 
-def parse_rule_file(name: str, text: str) -> tuple[RuleFile | None, list[tuple[str, str, str]]]:
+@dataclass
+class ParsedFile:
+    """The valid entries of one file, with their indices, and the ids of invalid rules."""
+
+    rules: list[tuple[int, RuleBase]] = field(default_factory=list)
+    overrides: list[tuple[int, Override]] = field(default_factory=list)
+    broken_ids: set[str] = field(default_factory=set)
+
+
+_RULE: TypeAdapter[RuleBase] = TypeAdapter(Rule)
+
+
+def parse_rule_file(name: str, text: str) -> tuple[ParsedFile, list[tuple[str, str, str]]]:
+    """Validate each entry on its own, so one bad rule does not hide the others' problems."""
+    out = ParsedFile()
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        return None, [(name, "", f"not valid TOML: {err}")]
-    try:
-        return RuleFile.model_validate(raw), []
-    except ValidationError as err:
-        return None, [(name, format_loc(e["loc"]), _allowed(e)) for e in err.errors()]
+        return out, [(name, "", f"not valid TOML: {err}")]
+    problems = [(name, key, "unknown key; allowed: rules, overrides")
+                for key in raw if key not in ("rules", "overrides")]  # fmt: skip
+    for key in ("rules", "overrides"):
+        items = raw.get(key, [])
+        if not isinstance(items, list):
+            problems.append((name, key, f"must be an array of tables ([[{key}]])"))
+            continue
+        for i, item in enumerate(items):
+            try:
+                if key == "rules":
+                    out.rules.append((i, _RULE.validate_python(item)))
+                else:
+                    out.overrides.append((i, Override.model_validate(item)))
+            except ValidationError as err:
+                problems.extend(
+                    (name, format_loc((key, i, *e["loc"])), _allowed(e)) for e in err.errors()
+                )
+                if key == "rules" and isinstance(item, dict) and isinstance(item.get("id"), str):
+                    out.broken_ids.add(item["id"])
+    return out, problems
 
 
 def load_rules(refs: Sequence[str | Path], base_dir: Path) -> RuleSet:
@@ -324,6 +396,7 @@ def load_rules(refs: Sequence[str | Path], base_dir: Path) -> RuleSet:
     where: dict[str, tuple[str, int]] = {}
     overrides: list[SourcedOverride] = []
     files: list[str] = []
+    broken: set[str] = set()
     for ref in refs:
         try:
             name, text = resolve_ref(ref, base_dir)
@@ -333,9 +406,8 @@ def load_rules(refs: Sequence[str | Path], base_dir: Path) -> RuleSet:
         files.append(name)
         parsed, errs = parse_rule_file(name, text)
         problems.extend(errs)
-        if parsed is None:
-            continue
-        for i, r in enumerate(parsed.rules):
+        broken |= parsed.broken_ids
+        for i, r in parsed.rules:
             if r.id in where:
                 f0, i0 = where[r.id]
                 problems.append(
@@ -348,11 +420,13 @@ def load_rules(refs: Sequence[str | Path], base_dir: Path) -> RuleSet:
                 continue
             where[r.id] = (name, i)
             rules.append(r)
-        overrides.extend(SourcedOverride(name, i, o) for i, o in enumerate(parsed.overrides))
+        overrides.extend(SourcedOverride(name, i, o) for i, o in parsed.overrides)
     by_id = {r.id: r for r in rules}
     for so in overrides:
         loc = f"overrides[{so.index}]"
         target = by_id.get(so.override.rule)
+        if target is None and so.override.rule in broken:
+            continue  # its rule is already reported as invalid
         if target is None:
             problems.append(
                 (
@@ -362,6 +436,10 @@ def load_rules(refs: Sequence[str | Path], base_dir: Path) -> RuleSet:
                     f"known: {', '.join(sorted(by_id)) or '(none)'}",
                 )
             )
+            continue
+        if isinstance(target, CompositeRule):
+            problems.append((so.file, f"{loc}.rule", f"{target.id!r} is a composite: it has no "
+                             "points of its own to override (override its members)"))  # fmt: skip
             continue
         bad = {"id", "kind"} & set(so.override.params())
         for key in sorted(bad):

@@ -19,6 +19,7 @@ def register(sub: Any) -> None:
         "config",
         help="check a gateway config, print its JSON Schema",
         description="Check a gateway config, or print the JSON Schema of gateway.toml.",
+        epilog="example: edge-agent config check -c /etc/edge-agent/gateway.toml",
     )
     csub = p.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
     csub.required = True

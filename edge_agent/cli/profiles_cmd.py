@@ -19,6 +19,7 @@ def register(sub: Any) -> None:
         help="list, show and check firmware profiles",
         description="Firmware profiles: the register map, types, scaling and quirks of a "
         "sensor model. Packaged profiles are always there; add yours with --profiles.",
+        epilog="example: edge-agent profiles show endress-hauser-fmr20",
     )
     psub = p.add_subparsers(dest="profiles_command", metavar="SUBCOMMAND")
     psub.required = True
@@ -38,6 +39,8 @@ def register(sub: Any) -> None:
         )
         add_json_option(sp)
         sp.set_defaults(handler=handler)
+        if name == "list":
+            sp.epilog = "example: edge-agent profiles list --profiles /etc/edge-agent/profiles/"
         if name == "show":
             sp.add_argument("id", help="profile id (see `edge-agent profiles list`)")
             sp.epilog = "example: edge-agent profiles show generic-pressure-float32"

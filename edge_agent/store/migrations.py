@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 
 from edge_agent.store.db import transaction
+from edge_agent.store.errors import StoreError
 
 MIGRATIONS: list[str] = [
     # 1: readings (local history), alarms (every transition), outbox (what is owed to
@@ -26,7 +27,6 @@ MIGRATIONS: list[str] = [
         quality TEXT NOT NULL,
         reason  TEXT
     );
-    CREATE INDEX readings_ts ON readings(ts_ms);
     CREATE TABLE alarms (
         id       INTEGER PRIMARY KEY,
         alarm_id TEXT NOT NULL,
@@ -70,7 +70,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     """Apply every migration newer than the file; returns the resulting version."""
     version = schema_version(conn)
     if version > len(MIGRATIONS):
-        raise RuntimeError(
+        raise StoreError(
             f"buffer schema version {version} is newer than this edge-agent "
             f"(knows up to {len(MIGRATIONS)}); upgrade edge-agent"
         )

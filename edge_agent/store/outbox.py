@@ -91,8 +91,14 @@ def seal(conn: sqlite3.Connection, limit: int, max_body_bytes: int) -> int:
         _seal_device(conn, head[0], seq, max_body_bytes)
         seq += 1
         count += 1
-    counters.set_next_seq(conn, seq)
+    if count:
+        counters.set_next_seq(conn, seq)
     return count
+
+
+def has_open(conn: sqlite3.Connection) -> bool:
+    """Whether any message waits to be sealed (cheap: no write, no fsync)."""
+    return conn.execute("SELECT 1 FROM outbox WHERE seq IS NULL LIMIT 1").fetchone() is not None
 
 
 def _seal_device(conn: sqlite3.Connection, device: str, seq: int, max_body_bytes: int) -> None:

@@ -15,21 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.clock import now_ms, t_mono
-from edge_agent.errors import EdgeAgentError
+from edge_agent.config import GatewayConfig
 from edge_agent.records import AlarmTransition, DevicePoll
 from edge_agent.store import alarms, limits, migrations, outbox, readings
 from edge_agent.store import seq as counters
 from edge_agent.store.db import connect, transaction
+from edge_agent.store.errors import StoreError
 from edge_agent.store.outbox import OutboxRow
 from edge_agent.uplink.payloads import alarm_event, dumps, readings_fragment
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024
-
-
-class StoreError(EdgeAgentError):
-    """The buffer database cannot be opened, created or written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +72,8 @@ class Store:
             try:
                 conn = _open_checked(path)
             except sqlite3.DatabaseError as err:
+                if not _is_damage(err):
+                    raise
                 recovery = _move_aside(path, str(err))
                 log.error(
                     "buffer database damaged, moved aside path=%s moved_to=%s reason=%s",
@@ -94,6 +93,15 @@ class Store:
         )
         store.recovery = recovery
         return store
+
+    @classmethod
+    def from_config(cls, cfg: GatewayConfig) -> Store:
+        """`{data_dir}/buffer.db` with the `[buffer]` settings."""
+        return cls.open(
+            cfg.data_dir / "buffer.db",
+            commit_interval_s=cfg.buffer.commit_interval_s,
+            max_message_bytes=cfg.buffer.max_message_kb * 1024,
+        )
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` after every commit that adds messages (the uplink's wake-up)."""
@@ -120,17 +128,17 @@ class Store:
         """Commit buffered polls now; returns how many were written."""
         if not self._polls:
             return 0
-        with transaction(self.conn):
-            n = self._write_polls()
+        polls = self._polls
+        self._commit(lambda: self._write_polls(polls))
+        self._polls = self._polls[len(polls) :]
         self._committed()
-        return n
+        return len(polls)
 
     def flush_due(self) -> bool:
         """Whether buffered polls have waited `commit_interval_s` (for a periodic flusher)."""
         return bool(self._polls) and t_mono() - self._last_commit >= self.commit_interval_s
 
-    def _write_polls(self) -> int:
-        polls, self._polls = self._polls, []
+    def _write_polls(self, polls: Sequence[tuple[DevicePoll, str]]) -> None:
         created = now_ms()
         for poll, gateway in polls:
             if not poll.readings:
@@ -145,18 +153,20 @@ class Store:
                 reading_lo=lo,
                 created_ms=created,
             )
-        return len(polls)
 
     def add_alarms(self, transitions: Sequence[AlarmTransition], gateway_id: str) -> None:
         """Commit alarm rows and their outbox messages durably, in one transaction.
 
         Buffered readings go in the same transaction, so history stays in time order.
+        Raises StoreError only if the alarm cannot be written even after making room.
         """
         if not transitions and not self._polls:
             return
         created = now_ms()
-        with transaction(self.conn):
-            self._write_polls()
+        polls = self._polls
+
+        def write() -> None:
+            self._write_polls(polls)
             alarms.insert(self.conn, transitions)
             for t in transitions:
                 outbox.add_alarm(
@@ -167,17 +177,44 @@ class Store:
                     body=dumps(alarm_event(t, gateway_id)),
                     created_ms=created,
                 )
+
+        self._commit(write)
+        self._polls = self._polls[len(polls) :]
         self._committed()
+
+    def _commit(self, write: Callable[[], None]) -> None:
+        """Run `write` in one transaction. When the disk (or the database) is full,
+        drop old telemetry to make room and try once more: an alarm outranks history."""
+        for attempt in (1, 2):
+            try:
+                with transaction(self.conn):
+                    write()
+                return
+            except sqlite3.OperationalError as err:
+                if "full" not in str(err) or attempt == 2:
+                    raise StoreError(f"cannot write buffer database {self.path}: {err}") from err
+                used = limits.used_bytes(self.conn)
+                log.debug("buffer write failed, making room path=%s reason=%s", self.path, err)
+                self.enforce_cap(int(used * 0.8))
 
     # -- the uplink's side ---------------------------------------------------------------
 
     def pending(self, limit: int, after_seq: int = 0) -> list[OutboxRow]:
         """Up to `limit` messages with seq > after_seq, in seq order, sealing more if needed."""
         rows = outbox.sealed(self.conn, after_seq, limit)
-        if len(rows) < limit:
-            with transaction(self.conn):
-                sealed = outbox.seal(self.conn, limit - len(rows), self.max_message_bytes)
-            if sealed:
+        if len(rows) < limit and outbox.has_open(self.conn):
+            counts: list[int] = []
+            try:
+                self._commit(
+                    lambda: counts.append(
+                        outbox.seal(self.conn, limit - len(rows), self.max_message_bytes)
+                    )
+                )
+            except StoreError as err:
+                # Disk full: what is sealed can still go out; the rest waits for room.
+                log.debug("cannot seal more messages reason=%s", err)
+                return rows
+            if counts[-1]:
                 after = rows[-1].seq if rows else after_seq
                 rows += outbox.sealed(self.conn, after, limit - len(rows))
         return rows
@@ -185,8 +222,11 @@ class Store:
     def delete(self, seqs: Sequence[int]) -> None:
         """Forget acknowledged messages."""
         if seqs:
-            with transaction(self.conn):
-                outbox.delete(self.conn, seqs)
+            try:
+                with transaction(self.conn):
+                    outbox.delete(self.conn, seqs)
+            except sqlite3.OperationalError as err:
+                raise StoreError(f"cannot write buffer database {self.path}: {err}") from err
 
     def depth(self) -> int:
         """Messages still owed to the platform (buffered polls included)."""
@@ -224,7 +264,6 @@ class Store:
     def enforce_cap(self, max_bytes: int) -> limits.Trimmed:
         """Bring the buffer under `max_bytes`: delivered history first, then the oldest
         owed telemetry (dropped and counted). Alarms are kept."""
-        self.flush()
         trimmed = limits.enforce_cap(self.conn, max_bytes)
         if trimmed.dropped_messages and not self._dropping:
             self._dropping = True
@@ -294,6 +333,13 @@ def _open_checked(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _is_damage(err: sqlite3.DatabaseError) -> bool:
+    """Corrupt or not a database: worth moving aside. Locked, unreadable or full is not:
+    moving a healthy file away would lose what it owes."""
+    name = getattr(err, "sqlite_errorname", "")
+    return name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or str(err).startswith("quick_check:")
 
 
 def _move_aside(path: Path, reason: str) -> Recovery:

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 from edge_agent import __version__
 from edge_agent.clock import now_ms, t_mono
 from edge_agent.config import GatewayConfig
-from edge_agent.store import OutboxRow, Store
+from edge_agent.logs import Episode
+from edge_agent.store import OutboxRow, Store, StoreError
 from edge_agent.uplink import payloads
 from edge_agent.uplink.client import LastWill, LinkError, MqttLink
 from edge_agent.uplink.commands import CommandRouter
@@ -55,7 +56,7 @@ class Uplink:
         backoff_max_s: float = 60.0,
         stop_drain_s: float = 3.0,
         version: str = __version__,
-        maintain_store: bool = True,
+        maintain_store: bool = False,
     ) -> None:
         self.cfg = cfg
         self.store = store
@@ -86,6 +87,8 @@ class Uplink:
         self._done = asyncio.Event()
         self._down_since: float | None = None
         self._started = t_mono()
+        self._delivered: set[int] = set()  # acknowledged, not yet deleted (disk full)
+        self._store_fault = Episode(log)
         store.on_commit(self.wake)
 
     def wake(self) -> None:
@@ -109,6 +112,12 @@ class Uplink:
                         await self._session(link)
                 except LinkError as err:
                     self._lost(err)
+                except Exception as err:  # a store failure or a bug: retry, never crash
+                    if self._down_since is None:
+                        log.exception("uplink session failed reason=%s", err)
+                        self._down_since = t_mono()
+                    self.counters["connect_failures"] += 1
+                    self.last_error = f"{type(err).__name__}: {err}"
                 finally:
                     self.connected.clear()
                 if self._stopping.is_set():
@@ -127,11 +136,20 @@ class Uplink:
             self._done.set()
 
     async def _upkeep(self) -> None:
-        """The store's periodic work (batched commits, size cap, retention)."""
+        """The store's periodic work (batched commits, size cap, retention), for an
+        uplink used without the agent (which runs `Store.maintain` itself)."""
         buf = self.cfg.buffer
-        await self.store.maintain(
-            max_bytes=int(buf.max_mb * 1_000_000), retention_s=buf.retention_days * 86400
-        )
+        failing = False
+        while True:
+            try:
+                await self.store.maintain(
+                    max_bytes=int(buf.max_mb * 1_000_000), retention_s=buf.retention_days * 86400
+                )
+            except Exception as err:  # a disk error must not take delivery down with it
+                if not failing:
+                    log.exception("buffer upkeep failed reason=%s", err)
+                failing = True
+                await asyncio.sleep(5.0)
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Publish `offline`, disconnect cleanly (no last will) and end `run()`."""
@@ -154,7 +172,6 @@ class Uplink:
 
     def _up(self) -> None:
         self.counters["connects"] += 1
-        self.connected.set()
         where = f"{self.cfg.mqtt.host}:{self.cfg.mqtt.port}"
         if self._down_since is not None:
             log.info(
@@ -184,6 +201,7 @@ class Uplink:
         await link.publish(self.topics.status, self._status("online"), qos=1, retain=True)
         await self._publish_snapshot(link)
         await link.subscribe(self.topics.commands, qos=1)
+        self.connected.set()  # announced, snapshot out, listening for commands
         await _first_of(
             self._drain(link),
             self._listen(link),
@@ -224,6 +242,9 @@ class Uplink:
                         break
                 self._wake.clear()
                 rows = self.store.pending(self.batch, after_seq=cursor)
+                if self._delivered:
+                    cursor = max(cursor, *(r.seq for r in rows)) if rows else cursor
+                    rows = [r for r in rows if r.seq not in self._delivered]
                 for row in rows:
                     await window.acquire()
                     if failure:
@@ -251,6 +272,8 @@ class Uplink:
         finally:
             for task in tasks:
                 task.cancel()
+            if acked:  # acknowledged before the session ended: never resend those
+                self.store.delete([r.seq for r in acked])
         if failure:
             raise failure[0]
 
@@ -260,7 +283,19 @@ class Uplink:
             return False
         done = acked[:]
         acked.clear()
-        self.store.delete([r.seq for r in done])
+        self._delivered.update(r.seq for r in done)
+        try:
+            self.store.delete(sorted(self._delivered))
+        except StoreError as err:
+            # Disk full: remember what the broker has, so it is not sent again, and
+            # delete it once there is room. The session goes on.
+            self._store_fault.fault(
+                "cannot delete delivered messages, will retry held=%d reason=%s",
+                len(self._delivered), err,
+            )  # fmt: skip
+        else:
+            self._delivered.clear()
+            self._store_fault.recovered("delivered messages deleted again")
         if any(r.kind == "alarm" for r in done):
             await self._publish_snapshot(link)
         return True

@@ -67,7 +67,7 @@ def step(
             n[b] += 1
             d = x - mean[b]
             mean[b] += d / n[b]
-            var[b] += (d * (x - mean[b]) - var[b]) / n[b]
+            var[b] = max(var[b] + (d * (x - mean[b]) - var[b]) / n[b], 0.0)  # no -0 by rounding
         else:
             sigma = max(np.sqrt(var[b]), sigma_min[b])
             z = (x - mean[b]) / sigma

@@ -10,18 +10,24 @@ S0 = n, S1 = sum t, S2 = sum t^2, Sx = sum x, Stx = sum t*x. Then
 and with sign s = +1 (limit above) or -1 (below), gap = s*(limit - x_hat),
 eta_s = max(gap, 0) / (s*slope) when s*slope > min_slope (heading for the
 limit), else no prediction. The alarm holds while eta_s < horizon_s (and at
-least min_n samples are in the window); it clears after off_ms without.
+least min_n samples are in the window) once that has lasted on_ms (a spike
+tilts the fit for as long as it is in the window, so an on-delay is the spike
+guard); it clears after off_ms without.
 A new sample adds to the sums and expired ones (kept in a ring of cap slots)
 are subtracted: O(1) amortized. t_ref is re-centred on the oldest sample,
 with the sums recomputed from the ring, when the window empties or t - t_ref
 exceeds 8 W, so S2 never grows enough to cancel. A full ring drops its oldest
 sample (the window is then shorter than W). NaN or bad quality skips the sample.
+With `despike`, the fit sees r_t = min(x_t, x_prev) (max when heading below):
+a lone reading that jumps towards the limit and comes back never enters it, at
+the price of seeing a real rise one sample late.
 
 State (per binding b): buf_ts[b, cap] int64, buf_x[b, cap] float64, head[b],
 count[b] int64, t_ref[b] int64, sums[b, 5] float64 (S0, S1, S2, Sx, Stx),
-active[b] int8, clear_since[b] int64.
+active[b] int8, clear_since[b], cond_since[b] int64.
 Parameters: sign[b] int8, limit[b], horizon_s[b], min_slope[b] (units/s)
-float64, window_ms[b], min_n[b], off_ms[b] int64, level[b] int8.
+float64, window_ms[b], min_n[b], on_ms[b], off_ms[b] int64, level[b], despike[b]
+int8; state prev_x[b] float64 (NaN: none).
 Outputs as rules.kernels.threshold plus out_eta[m] float64 (eta_s at a raise,
 NaN otherwise). Reference: rules.reference.trend.step.
 """
@@ -40,8 +46,10 @@ def step(
     min_slope: np.ndarray,
     window_ms: np.ndarray,
     min_n: np.ndarray,
+    on_ms: np.ndarray,
     off_ms: np.ndarray,
     level: np.ndarray,
+    despike: np.ndarray,
     buf_ts: np.ndarray,
     buf_x: np.ndarray,
     head: np.ndarray,
@@ -50,6 +58,8 @@ def step(
     sums: np.ndarray,
     active: np.ndarray,
     clear_since: np.ndarray,
+    cond_since: np.ndarray,
+    prev_x: np.ndarray,
     bind: np.ndarray,
     ts: np.ndarray,
     value: np.ndarray,
@@ -69,6 +79,11 @@ def step(
             continue
         b = bind[i]
         t = ts[i]
+        if despike[b] != 0:  # erode towards the safe side: a lone spike never enters the fit
+            raw = x
+            if not np.isnan(prev_x[b]):
+                x = min(x, prev_x[b]) if sign[b] > 0 else max(x, prev_x[b])
+            prev_x[b] = raw
         # expire old samples, and make room in a full ring
         while count[b] > 0 and (buf_ts[b, head[b]] < t - window_ms[b] or count[b] == cap):
             h = head[b]
@@ -118,8 +133,13 @@ def step(
         new = active[b]
         if eta < horizon_s[b]:
             clear_since[b] = -1
-            new = level[b]
-        elif active[b] > 0:
+            if cond_since[b] < 0:
+                cond_since[b] = t
+            if t - cond_since[b] >= on_ms[b]:
+                new = level[b]
+        else:
+            cond_since[b] = -1
+        if not eta < horizon_s[b] and active[b] > 0:
             if clear_since[b] < 0:
                 clear_since[b] = t
             if t - clear_since[b] >= off_ms[b]:

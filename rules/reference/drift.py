@@ -44,7 +44,7 @@ def step(
             n[b] += 1
             m_old = float(mean[b])
             m_new = m_old + (x - m_old) / int(n[b])
-            var[b] = var[b] + ((x - m_old) * (x - m_new) - var[b]) / int(n[b])
+            var[b] = max(var[b] + ((x - m_old) * (x - m_new) - var[b]) / int(n[b]), 0.0)
             mean[b] = m_new
         else:
             sigma = max(math.sqrt(var[b]), float(sigma_min[b]))

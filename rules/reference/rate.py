@@ -18,13 +18,17 @@ def step(
     delta: np.ndarray,
     window_ms: np.ndarray,
     level: np.ndarray,
+    on_ms: np.ndarray,
     off_ms: np.ndarray,
+    despike: np.ndarray,
     buf_ts: np.ndarray,
     buf_y: np.ndarray,
     head: np.ndarray,
     count: np.ndarray,
     active: np.ndarray,
     clear_since: np.ndarray,
+    cond_since: np.ndarray,
+    prev_y: np.ndarray,
     bind: np.ndarray,
     ts: np.ndarray,
     value: np.ndarray,
@@ -42,19 +46,25 @@ def step(
             continue
         b, t = int(bind[i]), int(ts[i])
         y = -float(sign[b]) * x
+        prev = float(prev_y[b])
+        r = min(y, prev) if despike[b] and not math.isnan(prev) else y
+        prev_y[b] = y
         window = [
             (int(buf_ts[b, (head[b] + k) % cap]), float(buf_y[b, (head[b] + k) % cap]))
             for k in range(int(count[b]))
         ]
         window = [(tj, yj) for tj, yj in window if tj >= t - window_ms[b]][-(cap - 1) :]
-        window.append((t, y))
+        window.append((t, r))
         head[b], count[b] = 0, len(window)
         for k, (tj, yj) in enumerate(window):
             buf_ts[b, k], buf_y[b, k] = tj, yj
         new = int(active[b])
-        if max(yj for _, yj in window) - y >= delta[b]:
+        cond = max(yj for _, yj in window) - y >= delta[b]
+        cond_since[b] = (t if cond_since[b] < 0 else cond_since[b]) if cond else -1
+        if cond:
             clear_since[b] = -1
-            new = int(level[b])
+            if t - cond_since[b] >= on_ms[b]:
+                new = int(level[b])
         elif active[b] > 0:
             if clear_since[b] < 0:
                 clear_since[b] = t

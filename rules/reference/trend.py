@@ -20,8 +20,10 @@ def step(
     min_slope: np.ndarray,
     window_ms: np.ndarray,
     min_n: np.ndarray,
+    on_ms: np.ndarray,
     off_ms: np.ndarray,
     level: np.ndarray,
+    despike: np.ndarray,
     buf_ts: np.ndarray,
     buf_x: np.ndarray,
     head: np.ndarray,
@@ -30,6 +32,8 @@ def step(
     sums: np.ndarray,
     active: np.ndarray,
     clear_since: np.ndarray,
+    cond_since: np.ndarray,
+    prev_x: np.ndarray,
     bind: np.ndarray,
     ts: np.ndarray,
     value: np.ndarray,
@@ -48,6 +52,10 @@ def step(
         if good[i] == 0 or math.isnan(x):
             continue
         b, t = int(bind[i]), int(ts[i])
+        if despike[b]:
+            prev, prev_x[b] = float(prev_x[b]), x
+            if not math.isnan(prev):
+                x = min(x, prev) if sign[b] > 0 else max(x, prev)
         win = [
             (int(buf_ts[b, (head[b] + k) % cap]), float(buf_x[b, (head[b] + k) % cap]))
             for k in range(int(count[b]))
@@ -73,9 +81,12 @@ def step(
                     gap = float(sign[b]) * (limit[b] - x_hat)
                     eta = max(gap, 0.0) / toward
         new = int(active[b])
-        if eta < horizon_s[b]:
+        cond = eta < horizon_s[b]  # False for NaN
+        cond_since[b] = (t if cond_since[b] < 0 else cond_since[b]) if cond else -1
+        if cond:
             clear_since[b] = -1
-            new = int(level[b])
+            if t - cond_since[b] >= on_ms[b]:
+                new = int(level[b])
         elif active[b] > 0:
             if clear_since[b] < 0:
                 clear_since[b] = t

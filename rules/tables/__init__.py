@@ -5,10 +5,12 @@ from __future__ import annotations
 from rules.tables.base import KindTable
 from rules.tables.composite import CompositeTable
 from rules.tables.samples import (
+    AccumulationTable,
     DriftTable,
     FlatlineTable,
     RangeTable,
     RateTable,
+    SpikeTable,
     StaleTable,
     ThresholdTable,
     TrendTable,
@@ -17,7 +19,8 @@ from rules.tables.samples import (
 SAMPLE_TABLES: dict[str, type[KindTable]] = {
     t.kind: t
     for t in (
-        ThresholdTable, RateTable, TrendTable, FlatlineTable, RangeTable, DriftTable, StaleTable
+        ThresholdTable, RateTable, TrendTable, AccumulationTable, FlatlineTable, RangeTable,
+        SpikeTable, DriftTable, StaleTable,
     )
 }  # fmt: skip
 TABLES: dict[str, type[KindTable]] = {**SAMPLE_TABLES, "composite": CompositeTable}

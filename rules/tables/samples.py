@@ -11,9 +11,19 @@ import numpy as np
 
 from rules.compile import Binding, tag_number
 from rules.events import PointMeta
-from rules.kernels import drift, flatline, rate, stale, threshold, trend
+from rules.kernels import (
+    accumulation,
+    drift,
+    flatline,
+    peers,
+    rate,
+    spike,
+    stale,
+    threshold,
+    trend,
+)
 from rules.kernels import range as range_
-from rules.spec import ThresholdRule
+from rules.spec import DriftRule, ThresholdRule
 from rules.tables.base import KindTable, Outputs, ms
 
 RING = 128  # ring slots per binding for the window kinds (rate, trend)
@@ -73,22 +83,26 @@ class RateTable(KindTable):
     def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
         super().__init__(bindings, points)
         self.sign = self.column(lambda r, _: 1 if r.direction == "rising" else -1, np.int8)
-        self.delta = self.column(lambda r, _: r.delta, np.float64)
+        self.delta = self.column(lambda r, p: abs(_ref(r, p, r.delta)), np.float64)
         self.window_ms = self.column(lambda r, _: ms(r.window_s), np.int64)
         self.level = self.column(lambda r, _: r.level, np.int8)
+        self.on_ms = self.column(lambda r, _: ms(r.on_delay_s), np.int64)
         self.off_ms = self.column(lambda r, _: ms(r.off_delay_s), np.int64)
+        self.despike = self.column(lambda r, _: 1 if r.despike else 0, np.int8)
         self.buf_ts = self.state("buf_ts", (RING,), np.int64, 0)
         self.buf_y = self.state("buf_y", (RING,), np.float64, 0.0)
         self.head = self.state("head", (), np.int64, 0)
         self.count = self.state("count", (), np.int64, 0)
         self.clear_since = self.state("clear_since", (), np.int64, -1)
+        self.cond_since = self.state("cond_since", (), np.int64, -1)
+        self.prev_y = self.state("prev_y", (), np.float64, np.nan)
 
     def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
         lvl, lim, _ = out = self.outputs(bind.shape[0])
         self.step(
-            self.sign, self.delta, self.window_ms, self.level, self.off_ms,
-            self.buf_ts, self.buf_y, self.head, self.count, self.active, self.clear_since,
-            bind, ts, value, good, lvl, lim,
+            self.sign, self.delta, self.window_ms, self.level, self.on_ms, self.off_ms,
+            self.despike, self.buf_ts, self.buf_y, self.head, self.count, self.active,
+            self.clear_since, self.cond_since, self.prev_y, bind, ts, value, good, lvl, lim,
         )  # fmt: skip
         return out
 
@@ -108,6 +122,7 @@ class TrendTable(KindTable):
         self.min_slope = self.column(lambda r, _: r.min_slope_per_h / 3600.0, np.float64)
         self.window_ms = self.column(lambda r, _: ms(r.window_s), np.int64)
         self.min_n = self.column(lambda r, _: r.min_samples, np.int64)
+        self.on_ms = self.column(lambda r, _: ms(r.on_delay_s), np.int64)
         self.off_ms = self.column(lambda r, _: ms(r.off_delay_s), np.int64)
         self.level = self.column(lambda r, _: r.level, np.int8)
         self.buf_ts = self.state("buf_ts", (RING,), np.int64, 0)
@@ -117,14 +132,18 @@ class TrendTable(KindTable):
         self.t_ref = self.state("t_ref", (), np.int64, 0)
         self.sums = self.state("sums", (5,), np.float64, 0.0)
         self.clear_since = self.state("clear_since", (), np.int64, -1)
+        self.cond_since = self.state("cond_since", (), np.int64, -1)
+        self.despike = self.column(lambda r, _: 1 if r.despike else 0, np.int8)
+        self.prev_x = self.state("prev_x", (), np.float64, np.nan)
 
     def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
         lvl, lim, eta = out = self.outputs(bind.shape[0], eta=True)
         assert eta is not None
         self.step(
             self.sign, self.limit, self.horizon_s, self.min_slope, self.window_ms, self.min_n,
-            self.off_ms, self.level, self.buf_ts, self.buf_x, self.head, self.count, self.t_ref,
-            self.sums, self.active, self.clear_since, bind, ts, value, good, lvl, lim, eta,
+            self.on_ms, self.off_ms, self.level, self.despike, self.buf_ts, self.buf_x,
+            self.head, self.count, self.t_ref, self.sums, self.active, self.clear_since,
+            self.cond_since, self.prev_x, bind, ts, value, good, lvl, lim, eta,
         )  # fmt: skip
         return out
 
@@ -188,7 +207,8 @@ class RangeTable(KindTable):
 class DriftTable(KindTable):
     kind = "drift"
     step = staticmethod(drift.step)
-    example: ClassVar[dict[str, Any]] = {"kind": "drift", "warmup": 2}
+    residual = staticmethod(peers.residual)
+    example: ClassVar[dict[str, Any]] = {"kind": "drift", "warmup": 2, "against": "peers"}
 
     def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
         super().__init__(bindings, points)
@@ -206,19 +226,122 @@ class DriftTable(KindTable):
         self.s_lo = self.state("s_lo", (), np.float64, 0.0)
         self.last_ts = self.state("last_ts", (), np.int64, 0)
         self.last_cross = self.state("last_cross", (), np.int64, 0)
+        self._init_peers(points)
+
+    def _init_peers(self, points: Sequence[PointMeta]) -> None:
+        """Peers of a binding: the other points of its rule, in its `peers_scope` if set."""
+        self.use_peers = self.column(lambda r, _: 1 if r.against == "peers" else 0, np.int8)
+        self.bind_point = np.array([bd.point_idx for bd in self.bindings], dtype=np.int64)
+        rows: list[list[int]] = []
+        for b, bd in enumerate(self.bindings):
+            r, me = bd.rule, points[bd.point_idx]
+            assert isinstance(r, DriftRule)
+            if r.against != "peers":
+                rows.append([])
+                continue
+            scope = None if r.peers_scope is None else me.tags.get(r.peers_scope)
+            mates = [
+                o.point_idx for o in self.bindings[b + 1 :] + self.bindings[:b]
+                if o.rule.id == r.id and o.point_idx != bd.point_idx
+                and (r.peers_scope is None or points[o.point_idx].tags.get(r.peers_scope) == scope)
+            ]  # fmt: skip
+            rows.append(mates[: r.max_peers])  # the next ones in order: O(max_peers) a sample
+        self.peer_ptr = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum([len(r) for r in rows], out=self.peer_ptr[1:])
+        self.peer_idx = np.array([q for r in rows for q in r], dtype=np.int64)
+        self.max_age_ms = self.column(lambda r, _: ms(r.peer_max_age_s), np.int64)
+        self.last_val = np.full(len(points), np.nan)
+        self.last_seen = np.full(len(points), -1, dtype=np.int64)
+        self.prev_resid = self.state("prev_resid", (), np.float64, np.nan)
+        self.point_alarm = np.zeros(len(points), dtype=np.int8)
+        self.scratch = np.zeros(max((len(r) for r in rows), default=1) or 1)
+        self.any_peers = bool(self.use_peers.any())
 
     def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
         lvl, lim, _ = out = self.outputs(bind.shape[0])
+        if self.any_peers:  # the CUSUM of a peer binding runs on its residual
+            resid = np.empty(bind.shape[0], dtype=np.float64)
+            self.residual(
+                self.bind_point, self.peer_ptr, self.peer_idx, self.max_age_ms, self.point_alarm,
+                self.last_val, self.last_seen, self.prev_resid, self.scratch,
+                bind, ts, value, good, resid,
+            )  # fmt: skip
+            value = np.where(self.use_peers[bind] == 1, resid, value)
         self.step(
             self.k, self.h, self.tau_s, self.sigma_min, self.warmup, self.hold_ms, self.level,
             self.n_seen, self.mean, self.var, self.s_hi, self.s_lo, self.last_ts,
             self.last_cross, self.active, bind, ts, value, good, lvl, lim,
         )  # fmt: skip
+        if self.any_peers:  # peers leave out a point whose drift alarm is active
+            mine = self.use_peers == 1
+            self.point_alarm[self.bind_point[mine]] = self.active[mine] > 0
         return out
 
     def restore(self, b: int, level: int, ts_ms: int) -> None:
         super().restore(b, level, ts_ms)
         self.last_cross[b] = ts_ms  # the hold runs from the alarm's last known crossing
+
+
+class AccumulationTable(KindTable):
+    kind = "accumulation"
+    step = staticmethod(accumulation.step)
+    example: ClassVar[dict[str, Any]] = {"kind": "accumulation", "window_s": 60, "limit": 1.0}
+    N_BUCKETS = 64
+
+    def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
+        super().__init__(bindings, points)
+        nb = self.N_BUCKETS
+        self.bucket_ms = self.column(lambda r, _: max(1, ms(r.window_s) // nb), np.int64)
+        self.off_ms = self.column(lambda r, _: ms(r.off_delay_s), np.int64)
+        self.limit = self.column(lambda r, _: r.limit, np.float64)
+        self.level = self.column(lambda r, _: r.level, np.int8)
+        self.sums = self.state("sums", (nb,), np.float64, 0.0)
+        self.last_k = self.state("last_k", (), np.int64, -1)
+        self.clear_since = self.state("clear_since", (), np.int64, -1)
+
+    def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
+        lvl, lim, _ = out = self.outputs(bind.shape[0])
+        self.step(
+            self.bucket_ms, self.off_ms, self.limit, self.level, self.sums, self.last_k,
+            self.active, self.clear_since, bind, ts, value, good, lvl, lim,
+        )  # fmt: skip
+        return out
+
+
+class SpikeTable(KindTable):
+    kind = "spike"
+    step = staticmethod(spike.step)
+    example: ClassVar[dict[str, Any]] = {"kind": "spike", "window": 3, "count": 1}
+
+    def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
+        super().__init__(bindings, points)
+        self.k = self.column(lambda r, _: r.window, np.int64)
+        self.width = self.column(lambda r, _: r.width, np.int64)
+        self.count_n = self.column(lambda r, _: r.count, np.int64)
+        self.per_ms = self.column(lambda r, _: ms(r.per_s), np.int64)
+        self.n_sigma = self.column(lambda r, _: r.n_sigma, np.float64)
+        self.min_delta = self.column(lambda r, _: r.min_delta, np.float64)
+        self.level = self.column(lambda r, _: r.level, np.int8)
+        k_max = int(self.k.max()) if self.n else 3
+        c_max = int(self.count_n.max()) if self.n else 1
+        self.win = self.state("win", (k_max,), np.float64, 0.0)
+        self.n_win = self.state("n_win", (), np.int64, 0)
+        self.pos = self.state("pos", (), np.int64, 0)
+        self.held = self.state("held", (4,), np.float64, 0.0)
+        self.n_held = self.state("n_held", (), np.int64, 0)
+        self.spike_ts = self.state("spike_ts", (c_max,), np.int64, 0)
+        self.n_spk = self.state("n_spk", (), np.int64, 0)
+        self.spk_pos = self.state("spk_pos", (), np.int64, 0)
+        self.scratch = np.zeros(k_max, dtype=np.float64)
+
+    def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
+        lvl, lim, _ = out = self.outputs(bind.shape[0])
+        self.step(
+            self.k, self.width, self.count_n, self.per_ms, self.n_sigma, self.min_delta,
+            self.level, self.win, self.n_win, self.pos, self.held, self.n_held, self.spike_ts,
+            self.n_spk, self.spk_pos, self.active, self.scratch, bind, ts, value, good, lvl, lim,
+        )  # fmt: skip
+        return out
 
 
 class StaleTable(KindTable):

@@ -39,6 +39,7 @@ class Received:
     payload: Any
     retain: bool
     raw: bytes
+    qos: int = 1
 
 
 @dataclass
@@ -90,7 +91,7 @@ class Collector:
                     async for m in client.messages:
                         raw = bytes(m.payload) if isinstance(m.payload, bytes | bytearray) else b""
                         self.messages.append(
-                            Received(m.topic.value, self._decode(raw), m.retain, raw)
+                            Received(m.topic.value, self._decode(raw), m.retain, raw, m.qos)
                         )
                         self._changed.set()
             except aiomqtt.MqttError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -168,3 +169,37 @@ async def test_broker_restart_loses_no_alarm(tmp_path: Path, persistent_broker: 
     ids = [by_seq[s]["id"] for s in sorted(by_seq)]
     assert len(set(ids[:4])) == 1
     assert ids[4] != ids[0]
+
+
+async def test_agent_killed_mid_alarm_resumes_it_after_restart(
+    tmp_path: Path, broker: Broker
+) -> None:
+    platform = Platform()
+    root = "lifeline/test-site/gw-test"
+    async with pressure_site(tmp_path, broker) as (pressure, config):
+        sub = asyncio.create_task(
+            subscribe_forever(platform, broker.port, f"{root}/alarm/#", "platform-3", False)
+        )
+        try:
+            async with agent_process(config, tmp_path / "agent-1.log") as agent:
+                pressure.value = 0.15
+                await platform.wait_for(lambda: len(platform.messages) >= 1, 30)
+                pressure.value = 0.05  # level 1 now; the agent dies around it
+                await asyncio.sleep(0.5)
+                await agent.stop(signal.SIGKILL)
+            async with agent_process(config, tmp_path / "agent-2.log") as agent:
+                await asyncio.sleep(1.0)
+                pressure.value = 0.35
+                await platform.wait_for(
+                    lambda: any(p["state"] == "cleared" for _, p, _ in platform.messages), 30
+                )
+                assert await agent.stop() == 0, agent.log_text()
+        finally:
+            sub.cancel()
+    by_seq = {p["seq"]: p for _, p, _ in platform.messages}
+    for _, p, _ in platform.messages:
+        assert by_seq[p["seq"]] == p  # a duplicate only ever repeats the same message
+    events = [by_seq[s] for s in sorted(by_seq)]
+    assert [e["state"] for e in events] == ["raised", "level-changed", "cleared"]
+    assert len({e["id"] for e in events}) == 1
+    assert [e["level"] for e in events[:2]] == [3, 1]

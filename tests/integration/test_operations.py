@@ -29,6 +29,7 @@ from tests.integration.agent_process import (
     gateway_toml,
     subscribe_forever,
 )
+from tests.integration.test_asyncapi import channel_patterns, validator
 
 pytestmark = pytest.mark.integration
 
@@ -104,8 +105,8 @@ class Site:
 
 
 @contextlib.asynccontextmanager
-async def site(tmp_path: Path, broker: Broker, env: dict[str, str] | None = None
-               ) -> AsyncIterator[Site]:  # fmt: skip
+async def site(tmp_path: Path, broker: Broker, env: dict[str, str] | None = None,
+               pt_extra: dict[str, Any] | None = None) -> AsyncIterator[Site]:  # fmt: skip
     profiles = load_profiles([])
     pressure, level = Field(0.35), Field(0.5)
     pt = SimulatedDevice(1, profiles["generic-pressure-float32"], {"pressure": pressure})
@@ -125,6 +126,7 @@ async def site(tmp_path: Path, broker: Broker, env: dict[str, str] | None = None
                         "poll_interval_s": 0.2,
                         "profile": "generic-pressure-float32",
                         "offline_after": 2,
+                        **(pt_extra or {}),
                     },
                     {
                         "name": "lv-301",
@@ -164,6 +166,18 @@ async def site(tmp_path: Path, broker: Broker, env: dict[str, str] | None = None
             sub.cancel()
 
 
+def assert_contract(platform: Platform) -> None:
+    """Every message the agent published validates against docs/asyncapi.yaml."""
+    patterns = channel_patterns(ROOT_TOPIC)
+    for topic, payload, _ in platform.messages:
+        if topic.startswith(f"{ROOT_TOPIC}/cmd/") and not topic.endswith("/reply"):
+            continue  # what the test itself sent as a platform
+        matches = [ref for regex, ref in patterns.values() if regex.match(topic)]
+        assert matches, f"{topic} is not a channel of docs/asyncapi.yaml"
+        errors = list(validator(matches[0]).iter_errors(payload))
+        assert not errors, f"{topic}: {errors[0].message}"
+
+
 def readings_of(s: Site, device: str) -> int:
     return sum(len(m["readings"]) for m in s.platform.of(f"telemetry/{device}"))
 
@@ -200,6 +214,7 @@ async def test_silent_device_raises_offline_alarm_and_others_keep_polling(
         )
         cleared = next(e for e in s.events("pt-101", "_device") if e["state"] == "cleared")
         assert cleared["id"] == raised["id"]
+        assert_contract(s.platform)
 
 
 async def test_commands_ack_read_mode_reload_and_bad_ones(tmp_path: Path, broker: Broker) -> None:
@@ -256,6 +271,7 @@ async def test_commands_ack_read_mode_reload_and_bad_ones(tmp_path: Path, broker
         diag = await s.command("diag", {}, "c-8")
         assert diag["ok"] is True
         assert {d["name"] for d in diag["result"]["devices"]} == {"pt-101", "lv-301"}
+        assert_contract(s.platform)
 
 
 async def test_sighup_reloads_rules_keeping_unchanged_alarms(
@@ -366,3 +382,29 @@ def test_cli_without_a_running_agent_says_so_in_one_line(tmp_path: Path) -> None
     assert r.returncode == 1
     assert r.stderr.count("\n") == 1
     assert "no agent running" in r.stderr
+
+
+async def test_a_device_polls_faster_while_one_of_its_alarms_is_active(
+    tmp_path: Path, broker: Broker
+) -> None:
+    extra = {"poll_interval_s": 1.0, "poll_interval_alarm_s": 0.1}
+    async with site(tmp_path, broker, pt_extra=extra) as s:
+        await asyncio.sleep(2.0)
+        calm = readings_of(s, "pt-101")
+        await asyncio.sleep(3.0)
+        calm = readings_of(s, "pt-101") - calm  # about 3 at 1 s
+        s.pressure.value = 0.15
+        await s.platform.wait_for(lambda: bool(s.events("pt-101", "pressure")), 20)
+        await asyncio.sleep(1.0)
+        busy = readings_of(s, "pt-101")
+        await asyncio.sleep(3.0)
+        busy = readings_of(s, "pt-101") - busy  # about 30 at 0.1 s
+        assert busy >= 4 * max(calm, 1), (calm, busy)
+        s.pressure.value = 0.35
+        await s.platform.wait_for(
+            lambda: any(e["state"] == "cleared" for e in s.events("pt-101", "pressure")), 20
+        )
+        await asyncio.sleep(1.5)
+        after = readings_of(s, "pt-101")
+        await asyncio.sleep(3.0)
+        assert readings_of(s, "pt-101") - after <= calm + 2  # back to the normal rate

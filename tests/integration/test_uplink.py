@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import os
 import signal
@@ -137,9 +138,10 @@ async def test_status_is_retained_online_and_last_will_says_offline_when_killed(
 
 
 async def test_broker_outage_delays_but_loses_nothing_and_seq_has_no_gaps(
-    make_broker: object, tmp_path: Path
+    make_broker: object, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert callable(make_broker)
+    caplog.set_level(logging.INFO, logger="edge_agent")
     broker: Broker = make_broker(persistent=True)
     prefix = unique_prefix()
     cfg = gateway_config(broker.port, prefix, tmp_path, max_inflight=5)
@@ -182,6 +184,11 @@ async def test_broker_outage_delays_but_loses_nothing_and_seq_has_no_gaps(
         await uplink.stop()
         await asyncio.wait_for(task, 5)
 
+    # One log line when the broker goes, one when it is back: not one per retry.
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("edge_agent.uplink")]
+    assert len([m for m in lines if m.startswith("broker unavailable")]) == 1
+    assert len([m for m in lines if m.startswith("broker connection restored")]) == 1
+    assert uplink.counters["connect_failures"] >= 2
     seqs = sub.seqs()
     assert set(seqs) == set(range(1, last + 1)), "no gaps, nothing extra"
     by_seq: dict[int, bytes] = {}
@@ -211,6 +218,45 @@ async def test_cleared_alarm_leaves_the_retained_snapshot(broker: Broker, tmp_pa
         )
         store.add_alarms([alarm("a-1", AlarmState.CLEARED)], "gw-test")
         await sub.wait_for(lambda: [a["id"] for a in sub.messages[-1].payload["alarms"]] == ["a-2"])
+    await uplink.stop()
+    await asyncio.wait_for(task, 5)
+    store.close()
+
+
+async def test_telemetry_at_qos_0_when_configured(broker: Broker, tmp_path: Path) -> None:
+    prefix = unique_prefix()
+    cfg = gateway_config(broker.port, prefix, tmp_path, telemetry_qos=0)
+    store = Store.open(tmp_path / "buffer.db", commit_interval_s=0)
+    uplink = Uplink(cfg, store)
+    task = asyncio.create_task(uplink.run())
+    async with Collector(broker.port, f"{prefix}/#") as sub:
+        store.add_poll(poll("pt-101", 1_700_000_000_000, {"pressure": 0.3}), "gw-test")
+        store.add_alarms([alarm("a-1")], "gw-test")
+        await sub.wait_for(lambda: sorted(sub.seqs()) == [1, 2] and store.depth() == 0)
+    assert [m.qos for m in sub.on("/telemetry/pt-101")] == [0]
+    assert [m.qos for m in sub.on("/alarm/pt-101/pressure")] == [1]
+    await uplink.stop()
+    await asyncio.wait_for(task, 5)
+    store.close()
+
+
+async def test_batched_readings_are_flushed_by_upkeep_when_no_poll_follows(
+    broker: Broker, tmp_path: Path
+) -> None:
+    prefix = unique_prefix()
+    cfg = gateway_config(broker.port, prefix, tmp_path)
+    store = Store.open(tmp_path / "buffer.db", commit_interval_s=2.0)
+    uplink = Uplink(cfg, store, maintain_store=True)
+    task = asyncio.create_task(uplink.run())
+    async with Collector(broker.port, f"{prefix}/#") as sub:
+        await uplink.connected.wait()
+        store.add_poll(poll("pt-101", 1_700_000_000_000, {"pressure": 0.3}), "gw-test")
+        store.add_poll(poll("pt-101", 1_700_000_001_000, {"pressure": 0.4}), "gw-test")
+        await asyncio.sleep(1.0)
+        assert sub.seqs() == []  # buffered: committed once commit_interval_s has passed
+        await sub.wait_for(lambda: len(sub.seqs()) == 1, 8)
+    (tele,) = sub.on("/telemetry/pt-101")
+    assert [r["value"] for r in tele.payload["readings"]] == [0.3, 0.4]
     await uplink.stop()
     await asyncio.wait_for(task, 5)
     store.close()

@@ -246,3 +246,24 @@ async def test_plain_broker_with_tls_configured_is_an_error_not_a_downgrade(
         {"tls": {"ca_file": str(pki.path("ca.crt"))}}, broker, tmp_path, caplog
     )
     assert "cause=tls" in msg
+
+
+async def test_mqtt5_publish_refused_by_the_broker_is_not_an_ack(
+    make_broker: MakeBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    prefix = unique_prefix()
+    acl = tmp_path / "acl"
+    acl.write_text(f"topic deny {prefix}/site-a/gw-test/alarm/#\ntopic readwrite #\n")
+    broker = make_broker(extra=f"acl_file {acl}\n")
+    cfg = gateway_config(broker.port, prefix, tmp_path, protocol="5")
+    store = Store.open(tmp_path / "buffer.db", commit_interval_s=0)
+    store.add_alarms([alarm("a-1")], "gw-test")
+    uplink = Uplink(cfg, store, backoff_min_s=0.2, backoff_max_s=0.4)
+    task = asyncio.create_task(uplink.run())
+    await asyncio.sleep(1.5)
+    await uplink.stop()
+    await asyncio.wait_for(task, 5)
+    assert store.depth() == 1, "a refused alarm stays owed"
+    assert uplink.counters["connects"] >= 2, "the session ended and was retried"
+    assert "broker refused message" in caplog.text
+    store.close()

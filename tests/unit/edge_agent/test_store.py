@@ -264,3 +264,70 @@ def test_unopenable_location_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StoreError, match="cannot open buffer database"):
         Store.open(blocker / "buffer.db")
+
+
+def test_full_database_makes_room_for_an_alarm_by_dropping_old_telemetry(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(tmp_path / "buffer.db", commit_interval_s=0)
+    pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+    # A database that may not grow is what a full disk looks like to SQLite (SQLITE_FULL).
+    store.conn.execute(f"PRAGMA max_page_count={pages + 60}")
+    for i in range(3000):  # far more than fits: old telemetry makes way, no error
+        store.add_poll(poll(f"d{i % 3}", 1000 + i, float(i), 2.0, 3.0), GW)
+    assert store.stats()["dropped_messages"] > 0
+    kept = [
+        x["value"]
+        for r in store.pending(100_000)
+        for x in json.loads(f"[{r.body}]")
+        if x["point"] == "p0"
+    ]
+    assert max(kept) == 2999.0
+    assert min(kept) > 0.0, "the oldest went first"
+    store.add_alarms([transition("a-1", AlarmState.RAISED)], GW)
+    assert [a.alarm_id for a in store.active_alarms()] == ["a-1"]
+    assert [r.kind for r in store.pending(100_000)][-1] == "alarm"
+    store.close()
+
+
+def test_from_config_uses_data_dir_and_buffer_settings(tmp_path: Path) -> None:
+    from edge_agent.config import GatewayConfig
+
+    cfg = GatewayConfig.model_validate(
+        {
+            "gateway": {"id": "gw", "site": "s", "data_dir": str(tmp_path / "data")},
+            "buffer": {"commit_interval_s": 5, "max_message_kb": 2},
+        }
+    )
+    store = Store.from_config(cfg)
+    assert store.path == tmp_path / "data" / "buffer.db"
+    assert store.commit_interval_s == 5
+    assert store.max_message_bytes == 2048
+    store.close()
+
+
+def test_newer_schema_is_a_clear_error_and_the_file_stays(tmp_path: Path) -> None:
+    db = tmp_path / "buffer.db"
+    Store.open(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version=99")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this edge-agent"):
+        Store.open(db)
+    assert db.exists()
+    assert not list(tmp_path.glob("buffer.db.corrupt-*"))
+
+
+def test_a_locked_database_is_not_mistaken_for_a_damaged_one(tmp_path: Path) -> None:
+    db = tmp_path / "buffer.db"
+    Store.open(db).close()
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("PRAGMA journal_mode=DELETE")  # a rollback journal: a writer locks readers out
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked"):
+            Store.open(db)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert not list(tmp_path.glob("buffer.db.corrupt-*"))

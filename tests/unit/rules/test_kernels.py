@@ -37,12 +37,14 @@ RULES: dict[str, Any] = {
     "rate": st.fixed_dictionaries({
         "direction": st.sampled_from(["falling", "rising"]),
         "delta": st.sampled_from([0.001, 0.1, 0.5, 2.0]),
-        "window_s": pos_secs, "level": lvl, "off_delay_s": secs,
+        "window_s": pos_secs, "level": lvl, "off_delay_s": secs, "on_delay_s": secs,
+        "despike": st.booleans(),
     }),
     "trend": st.fixed_dictionaries({
         "direction": st.sampled_from(["above", "below"]), "limit": lim,
         "window_s": pos_secs, "horizon_s": pos_secs, "level": lvl,
-        "min_samples": st.integers(3, 6), "off_delay_s": secs,
+        "min_samples": st.integers(3, 6), "off_delay_s": secs, "on_delay_s": secs,
+        "despike": st.booleans(),
         "min_slope_per_h": st.sampled_from([1.0, 36.0]),
         "relative_to": st.sampled_from([None, "ref"]),
     }),
@@ -54,6 +56,15 @@ RULES: dict[str, Any] = {
         "margin": st.sampled_from([0.0, 0.01, 0.2]), "count": st.integers(1, 4), "level": lvl,
     }),
     "stale": st.fixed_dictionaries({"after_s": pos_secs, "level": lvl}),
+    "accumulation": st.fixed_dictionaries({
+        "window_s": st.sampled_from([0.5, 64.0, 600.0, 3600.0]), "limit": lim, "level": lvl,
+        "off_delay_s": secs,
+    }),
+    "spike": st.fixed_dictionaries({
+        "window": st.integers(3, 8), "n_sigma": st.sampled_from([0.5, 3.0, 6.0]),
+        "min_delta": st.sampled_from([0.0, 0.01, 0.5]), "width": st.integers(1, 3),
+        "count": st.integers(1, 4), "per_s": pos_secs, "level": lvl,
+    }),
     "drift": st.fixed_dictionaries({
         "k_sigma": st.sampled_from([0.0, 0.5, 1.0]), "h_sigma": st.sampled_from([0.5, 2.0, 5.0]),
         "tau_s": pos_secs, "warmup": st.integers(2, 8), "sigma_min": st.sampled_from([1e-3, 0.1]),
@@ -62,11 +73,13 @@ RULES: dict[str, Any] = {
 }  # fmt: skip
 # State both implementations keep identically (rings differ on purpose: see the references).
 SHARED_STATE = {
-    "rate": ["active", "clear_since"],
-    "trend": ["active", "clear_since", "count"],
+    "rate": ["active", "clear_since", "cond_since", "prev_y"],
+    "trend": ["active", "clear_since", "cond_since", "count", "prev_x"],
     "flatline": ["active", "run_start", "run_lo", "run_hi"],
     "range": ["active", "n_out"],
     "stale": ["active", "last_good"],
+    "accumulation": ["active", "sums", "last_k", "clear_since"],
+    "spike": ["active", "win", "n_win", "pos", "held", "n_held", "spike_ts", "n_spk", "spk_pos"],
     "drift": ["active", "n_seen", "mean", "var", "s_hi", "s_lo", "last_cross"],
 }
 

@@ -180,3 +180,91 @@ def test_reload_keeps_unchanged_alarms_and_clears_changed_ones(tmp_path: Path) -
     assert [t.alarm_id for t in new.active()] == [drop.alarm_id]
     # unchanged binding kept its state: still below, no new raise
     assert feed(new, "pt-1/pressure", [0.2], t0=T0 + 3000) == []
+
+
+def test_spikes_that_come_back_raise_and_a_step_does_not(tmp_path: Path) -> None:
+    e = engine(tmp_path, '[[rules]]\nid="spiky"\nkind="spike"\npoints=["pt-1/*"]\n'
+               "min_delta=0.01\ncount=2\nper_s=3600\n")  # fmt: skip
+    noise = [0.500, 0.501, 0.499, 0.500, 0.502, 0.498]
+    # a step of 0.1 that stays: held back twice, then accepted as the new normal
+    assert feed(e, "pt-1/pressure", noise + [0.6] * 8, dt_s=60) == []
+    base = [0.600, 0.601, 0.599, 0.600, 0.602]
+    one = feed(e, "pt-1/pressure", [*base, 0.9, *base], t0=T0 + 3_600_000, dt_s=60)
+    assert one == []  # one spike: below count
+    two = feed(e, "pt-1/pressure", [0.3, 0.3, *base], t0=T0 + 4_400_000, dt_s=60)
+    assert states(two) == [("raised", 4)]
+    assert two[0].kind == "spike"
+    quiet = feed(e, "pt-1/pressure", base * 14, t0=T0 + 5_000_000, dt_s=60)
+    assert states(quiet) == [("cleared", 4)]
+
+
+SILENT = """
+[[rules]]
+id = "drop"
+kind = "rate"
+quantity = "pressure"
+direction = "falling"
+delta = 0.1
+window_s = 300
+notify = false
+
+[[rules]]
+id = "burst"
+kind = "composite"
+of = ["drop"]
+need = 2
+count = "points"
+window_s = 300
+"""
+
+
+def test_a_silent_member_only_speaks_through_its_composite(tmp_path: Path) -> None:
+    e = engine(tmp_path, SILENT)
+    assert feed(e, "pt-1/pressure", [0.5, 0.3]) == []  # one point: nothing reported
+    assert e.active() == []
+    (burst,) = feed(e, "pt-3/pressure", [0.5, 0.3], t0=T0 + 30_000)
+    assert (burst.rule, burst.device, burst.state) == ("burst", "pt-3", AlarmState.RAISED)
+    assert [t.rule for t in e.active()] == ["burst"]
+
+
+def test_despiked_rate_ignores_a_lone_reading_but_not_a_step(tmp_path: Path) -> None:
+    e = engine(tmp_path, '[[rules]]\nid="rise"\nkind="rate"\nquantity="level"\n'
+               'direction="rising"\ndelta=0.3\nwindow_s=300\ndespike=true\n'
+               "on_delay_s=60\nlevel=3\n")  # fmt: skip
+    # a dropout to zero and back, then an upward splash: neither is a rise
+    assert feed(e, "lv-1/level", [0.5, 0.0, 0.5, 0.5, 1.2, 0.5, 0.5], dt_s=60) == []
+    # a real rise that stays
+    trs = feed(e, "lv-1/level", [0.5, 0.9, 0.95, 1.0], t0=T0 + 3_600_000, dt_s=60)
+    assert states(trs) == [("raised", 3)]
+    assert trs[0].ts_ms == T0 + 3_600_000 + 120_000  # held for the 60 s on-delay
+
+
+def test_despiked_trend_is_not_tilted_by_a_spike(tmp_path: Path) -> None:
+    rule = ('[[rules]]\nid="eta"\nkind="trend"\nquantity="level"\ndirection="above"\n'
+            'limit=0.0\nrelative_to="rim_depth_m"\nwindow_s=600\nhorizon_s=1800\n')  # fmt: skip
+    flat = [0.5] * 8 + [1.5] + [0.5] * 3
+    assert states(feed(engine(tmp_path, rule), "lv-1/level", flat, dt_s=60)) != []
+    assert feed(engine(tmp_path, rule + "despike=true\n"), "lv-1/level", flat, dt_s=60) == []
+
+
+def test_samples_tick_the_engine_when_nobody_else_does(tmp_path: Path) -> None:
+    e = engine(tmp_path, '[[rules]]\nid="silent"\nkind="stale"\npoints=["pt-1/*"]\nafter_s=60\n')
+    assert feed(e, "pt-2/pressure", [0.5]) == []  # first sample: the clock starts
+    (raised,) = feed(e, "pt-2/pressure", [0.5], t0=T0 + 61_000)  # pt-1 never reported
+    assert (raised.device, raised.rule, raised.state) == ("pt-1", "silent", AlarmState.RAISED)
+
+
+def test_accumulation_sums_rain_over_its_window(tmp_path: Path) -> None:
+    pts = [PointMeta("rg-1", "rain", "rain", "mm", 0.0, 10.0, {})]
+    rule = '[[rules]]\nid="storm"\nkind="accumulation"\nquantity="rain"\nwindow_s=10800\n'
+    (tmp_path / "r.toml").write_text(rule + "limit=50.0\nlevel=2\n")
+    e = Engine(load_rules(["r.toml"], tmp_path), pts)
+    # 0.5 mm a minute: 50 mm after 100 min; a gap of an hour adds nothing
+    trs = feed(e, "rg-1/rain", [0.5] * 99, dt_s=60)
+    assert trs == []
+    (raised,) = feed(e, "rg-1/rain", [0.5], t0=T0 + 99 * 60_000 + 3_600_000)
+    assert (raised.state, raised.level, raised.limit) == (AlarmState.RAISED, 2, 50.0)
+    # dry: the storm leaves the 3 h window
+    (cleared,) = feed(e, "rg-1/rain", [0.0] * 60, t0=T0 + 160 * 60_000, dt_s=60)
+    assert cleared.state is AlarmState.CLEARED
+    assert T0 + 3 * 3_600_000 <= cleared.ts_ms <= T0 + 3 * 3_600_000 + 10800_000 // 64 + 60_000

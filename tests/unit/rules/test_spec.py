@@ -151,3 +151,37 @@ def test_pack_values_follow_the_domain_sources(tmp_path: Path) -> None:
     rule = load_rules(["gas"], tmp_path).rule("gas.methane_lel.high")
     assert isinstance(rule, ThresholdRule)
     assert {lv.level: lv.limit for lv in rule.levels} == {4: 5.0, 3: 10.0, 2: 25.0, 1: 50.0}
+
+
+def test_a_bad_rule_does_not_hide_the_problems_of_others(tmp_path: Path) -> None:
+    got = problems(
+        tmp_path,
+        """
+[[rules]]
+id = "broken"
+kind = "threshold"
+quantity = "pressure"
+direction = "up"
+levels = [ { level = 3, limit = 0.2 } ]
+
+[[overrides]]
+rule = "broken"
+points = ["a/b"]
+
+[[overrides]]
+rule = "nope"
+points = ["a/b"]
+
+[extra]
+""",
+    )
+    # the override of the broken rule is not also called unknown
+    assert sorted(loc for _, loc, _ in got) == ["extra", "overrides[1].rule", "rules[0].direction"]
+
+
+def test_a_composite_cannot_be_overridden_per_point(tmp_path: Path) -> None:
+    write(tmp_path, '[[overrides]]\nrule="water.burst"\npoints=["a/b"]\nlevel=1\n')
+    with pytest.raises(RuleError) as info:
+        load_rules(["water", "r.toml"], tmp_path)
+    (p,) = info.value.problems
+    assert (p.loc, "composite" in p.msg) == ("overrides[0].rule", True)

@@ -1,0 +1,317 @@
+"""Backtest: replay recorded readings through the same engine and kernels as the daemon.
+
+    result = run_backtest(["water"], Path("readings.csv"), points_csv=Path("points.csv"),
+                          out=Path("alarms.csv"), plot=Path("alarms.png"))
+    print(format_summary(result.summary))
+
+Data is a CSV `ts,point,value[,quality]` (ts in epoch ms or ISO 8601, point
+`device/point`, quality good|uncertain|bad or 1|0) or a buffer.db (see
+`read_buffer_db`). Points come from a points.csv in the format of
+shared/data/detection/*/points.csv (its `limits` JSON is merged into the
+tags, so rules can use `rim_depth_m` and the like), from PointMeta objects the
+caller builds (the gateway config), or, failing both, are inferred: quantity =
+the point's own name (`pt-1/pressure` -> `pressure`), no unit, no range.
+Samples are replayed in time order in batches, with `engine.tick` every
+`tick_s` of data time so stale and composite-window rules behave as live. As
+the decoder does live, a reading outside its point's range is bad quality
+(only the `range` rule looks at it).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from rules.engine import Engine
+from rules.errors import RuleError
+from rules.events import AlarmState, AlarmTransition, PointMeta
+from rules.spec import RuleSet, load_rules
+
+Progress = Callable[[int, int], None]  # (samples done, samples total)
+OUT_COLUMNS = ("ts", "point", "rule", "kind", "level", "state", "value")
+
+
+@dataclass
+class Readings:
+    """Columns of replayable samples, sorted by time; `keys[point_idx[i]]` names sample i."""
+
+    keys: list[str]
+    point_idx: np.ndarray  # int64
+    ts_ms: np.ndarray  # int64
+    value: np.ndarray  # float64
+    good: np.ndarray  # int8
+
+    def __len__(self) -> int:
+        return int(self.ts_ms.shape[0])
+
+
+@dataclass
+class RuleSummary:
+    rule: str
+    kind: str
+    alarms: int = 0
+    time_in_alarm_s: float = 0.0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    points: set[str] = field(default_factory=set)
+
+
+@dataclass
+class BacktestResult:
+    transitions: list[AlarmTransition]
+    summary: list[RuleSummary]
+    samples: int
+    skipped: int  # samples of points the points list does not know
+    readings: Readings
+
+
+def parse_ts(raw: str) -> int:
+    """Epoch milliseconds, or ISO 8601 (naive means UTC) -> epoch ms."""
+    raw = raw.strip()
+    try:
+        return int(float(raw))
+    except ValueError:
+        pass
+    dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def _good(raw: str | None) -> int:
+    if raw is None or raw.strip() == "":
+        return 1
+    q = raw.strip().lower()
+    return 0 if q in ("bad", "0", "false") else 1
+
+
+def _build(rows: Iterable[tuple[int, str, float, int]]) -> Readings:
+    keys: dict[str, int] = {}
+    pi, ts, val, good = [], [], [], []
+    for t, key, v, g in rows:
+        pi.append(keys.setdefault(key, len(keys)))
+        ts.append(t)
+        val.append(v)
+        good.append(g)
+    r = Readings(
+        list(keys),
+        np.array(pi, dtype=np.int64),
+        np.array(ts, dtype=np.int64),
+        np.array(val, dtype=np.float64),
+        np.array(good, dtype=np.int8),
+    )
+    order = np.argsort(r.ts_ms, kind="stable")
+    r.point_idx, r.ts_ms, r.value, r.good = (
+        r.point_idx[order], r.ts_ms[order], r.value[order], r.good[order]
+    )  # fmt: skip
+    return r
+
+
+def read_csv(path: Path) -> Readings:
+    """A readings CSV: `ts,point,value[,quality]`; a bad row raises RuleError naming its line."""
+    rows: list[tuple[int, str, float, int]] = []
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"ts", "point", "value"} - set(reader.fieldnames or ())
+        if missing:
+            raise RuleError([(str(path), "", f"missing columns {sorted(missing)}; "
+                              "expected ts,point,value[,quality]")])  # fmt: skip
+        for line, row in enumerate(reader, start=2):
+            try:
+                raw = (row["value"] or "").strip()
+                value = float(raw) if raw else float("nan")
+                rows.append((parse_ts(row["ts"]), row["point"].strip(), value,
+                             _good(row.get("quality"))))  # fmt: skip
+            except (ValueError, AttributeError) as err:
+                raise RuleError([(str(path), f"line {line}", f"cannot read row: {err}")]) from err
+    return _build(rows)
+
+
+def read_buffer_db(path: Path) -> Readings:
+    """Readings from the store's buffer.db: table `readings` with ts (ms), device, point,
+    value, quality columns (`ts_ms` is accepted for `ts`)."""
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as err:
+        raise RuleError([(str(path), "", f"cannot open database: {err}")]) from err
+    try:
+        cols = {r[1] for r in con.execute("PRAGMA table_info(readings)")}
+        if not cols:
+            raise RuleError([(str(path), "", "no `readings` table")])
+        ts = "ts_ms" if "ts_ms" in cols else "ts"
+        q = "quality" if "quality" in cols else "'good'"
+        cur = con.execute(f"SELECT {ts}, device, point, value, {q} FROM readings ORDER BY {ts}")
+        rows = (
+            (int(t), f"{d}/{p}", float("nan") if v is None else float(v), _good(str(qq)))
+            for t, d, p, v, qq in cur
+        )
+        return _build(rows)
+    except sqlite3.Error as err:
+        raise RuleError([(str(path), "", f"cannot read readings: {err}")]) from err
+    finally:
+        con.close()
+
+
+def read_data(path: Path) -> Readings:
+    if path.suffix.lower() in (".db", ".sqlite", ".sqlite3"):
+        return read_buffer_db(path)
+    return read_csv(path)
+
+
+def load_points_csv(path: Path) -> list[PointMeta]:
+    """Points from a points.csv (shared/data/detection format); `limits` JSON joins the tags."""
+    out: list[PointMeta] = []
+    with path.open(newline="", encoding="utf-8") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                device, point = row["point"].strip().split("/", 1)
+                tags = {k: str(v) for k, v in json.loads(row.get("tags") or "{}").items()}
+                limits = json.loads(row.get("limits") or "{}")
+                tags.update({k: str(v) for k, v in limits.items()})
+                lo, hi = (row.get("range_lo") or "").strip(), (row.get("range_hi") or "").strip()
+                out.append(PointMeta(
+                    device, point, (row.get("quantity") or point).strip(),
+                    (row.get("unit") or "").strip(),
+                    float(lo) if lo else float("-inf"), float(hi) if hi else float("inf"), tags,
+                ))  # fmt: skip
+            except (ValueError, KeyError, AttributeError) as err:
+                raise RuleError([(str(path), f"line {line}", f"bad point row: {err}")]) from err
+    return out
+
+
+def infer_points(keys: Sequence[str]) -> list[PointMeta]:
+    """Points known only by name: quantity = the point's own name."""
+    out = []
+    for key in keys:
+        device, _, point = key.partition("/")
+        out.append(PointMeta(device, point, point, ""))
+    return out
+
+
+def backtest(
+    ruleset: RuleSet,
+    points: Sequence[PointMeta],
+    data: Readings,
+    mode: str = "normal",
+    tick_s: float = 10.0,
+    batch: int = 65_536,
+    progress: Progress | None = None,
+) -> BacktestResult:
+    """Replay `data` through a fresh engine; transitions in time order, and a summary."""
+    engine = Engine(ruleset, points, mode, tick_every_ms=0)  # ticks are explicit here
+    # map the data's point keys to engine indices (-1: unknown point, skipped)
+    remap = np.array([engine.find(k) for k in data.keys], dtype=np.int64)
+    pidx = remap[data.point_idx] if len(data) else np.empty(0, dtype=np.int64)
+    keep = pidx >= 0
+    skipped = int((~keep).sum())
+    pidx, ts, val, good = pidx[keep], data.ts_ms[keep], data.value[keep], data.good[keep].copy()
+    # as the decoder does live: a reading outside the sensor's range is bad quality
+    lo = np.array([p.range_lo for p in engine.points])[pidx]
+    hi = np.array([p.range_hi for p in engine.points])[pidx]
+    good[(val < lo) | (val > hi)] = 0
+    n = int(ts.shape[0])
+    out: list[AlarmTransition] = []
+    tick_ms = max(1, round(tick_s * 1000))
+    needs_tick = "stale" in engine.tables or engine.composite.n > 0
+    if n:
+        out += engine.tick(int(ts[0]))
+    i = 0
+    while i < n:
+        j = min(i + batch, n)
+        if needs_tick:  # cut the batch at the next tick boundary
+            next_tick = (int(ts[i]) // tick_ms + 1) * tick_ms
+            j = i + int(np.searchsorted(ts[i:j], next_tick, side="left"))
+            j = max(j, i + 1)
+        out += engine.process_batch(pidx[i:j], ts[i:j], val[i:j], good[i:j])
+        if needs_tick and j < n:
+            t_next = int(ts[j])
+            t = (int(ts[j - 1]) // tick_ms + 1) * tick_ms
+            while t <= t_next:  # every tick the data's time passes, gaps included
+                out += engine.tick(t)
+                t += tick_ms if t_next - t < 1000 * tick_ms else max(tick_ms, (t_next - t) // 2)
+        if progress is not None:
+            progress(j, n)
+        i = j
+    end = int(ts[-1]) if n else 0
+    return BacktestResult(out, summarize(out, end), n, skipped, data)
+
+
+def summarize(transitions: Sequence[AlarmTransition], end_ts: int) -> list[RuleSummary]:
+    """Per rule: alarms raised, time in alarm (open alarms count to end_ts), first and last."""
+    by_rule: dict[str, RuleSummary] = {}
+    open_since: dict[str, int] = {}
+    for t in transitions:
+        s = by_rule.setdefault(t.rule, RuleSummary(t.rule, t.kind))
+        if t.state is AlarmState.RAISED:
+            s.alarms += 1
+            s.first_ts = t.ts_ms if s.first_ts is None else s.first_ts
+            s.last_ts = t.ts_ms
+            s.points.add(f"{t.device}/{t.point}")
+            open_since[t.alarm_id] = t.ts_ms
+        elif t.state is AlarmState.CLEARED and t.alarm_id in open_since:
+            s.time_in_alarm_s += (t.ts_ms - open_since.pop(t.alarm_id)) / 1000.0
+    for t in transitions:
+        if t.alarm_id in open_since and t.state is AlarmState.RAISED:
+            by_rule[t.rule].time_in_alarm_s += (end_ts - open_since.pop(t.alarm_id)) / 1000.0
+    return sorted(by_rule.values(), key=lambda s: s.rule)
+
+
+def write_alarms_csv(transitions: Iterable[AlarmTransition], path: Path) -> None:
+    """`ts,point,rule,kind,level,state,value`: the format score_detection.py reads."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(OUT_COLUMNS)
+        for t in transitions:
+            w.writerow((t.ts_ms, f"{t.device}/{t.point}", t.rule, t.kind, t.level,
+                        str(t.state), "" if t.value != t.value else repr(t.value)))  # fmt: skip
+
+
+def format_summary(summary: Sequence[RuleSummary]) -> str:
+    """A plain table: rule, kind, alarms, time in alarm, first and last raise (UTC)."""
+
+    def iso(ts: int | None) -> str:
+        if ts is None:
+            return "-"
+        return datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    rows = [("rule", "kind", "alarms", "in alarm", "first", "last")]
+    for s in summary:
+        rows.append((s.rule, s.kind, str(s.alarms), f"{s.time_in_alarm_s / 60:.1f} min",
+                     iso(s.first_ts), iso(s.last_ts)))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+
+
+def run_backtest(
+    rule_refs: Sequence[str | Path],
+    data_path: Path,
+    *,
+    base_dir: Path | None = None,
+    points: Sequence[PointMeta] | None = None,
+    points_csv: Path | None = None,
+    out: Path | None = None,
+    plot: Path | None = None,
+    mode: str = "normal",
+    tick_s: float = 10.0,
+    progress: Progress | None = None,
+) -> BacktestResult:
+    """What `edge-agent rules backtest` does: load, replay, write `out` and `plot` if given."""
+    ruleset = load_rules(rule_refs, base_dir or Path.cwd())
+    data = read_data(data_path)
+    if points is None:
+        points = load_points_csv(points_csv) if points_csv else infer_points(data.keys)
+    result = backtest(ruleset, points, data, mode=mode, tick_s=tick_s, progress=progress)
+    if out is not None:
+        write_alarms_csv(result.transitions, out)
+    if plot is not None:
+        from rules.plot import plot_backtest
+
+        plot_backtest(result, plot)
+    return result
