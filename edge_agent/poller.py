@@ -22,6 +22,7 @@ from drivers.profiles import Profile
 from drivers.schedule import BackoffPolicy, Change, DeviceHealth, Ticker
 from edge_agent.clock import now_ms, t_mono
 from edge_agent.config import DeviceConfig
+from edge_agent.logs import Episode
 from edge_agent.records import DevicePoll, Quality, Reading
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class DevicePoller:
         self._poke = asyncio.Event()
         self.counters = Counters()
         self._counter_points = {p.name for p in self.profile.points if p.counter}
+        self._overrun = Episode(log)
 
     def set_fast(self, fast: bool) -> None:
         """Poll at `poll_interval_alarm_s` while an alarm of this device is active."""
@@ -107,13 +109,28 @@ class DevicePoller:
         elif change == "online":
             log.info("device online again device=%s bus=%s unit=%d", d.name, d.bus, d.unit)
 
+    def _count_overruns(self) -> None:
+        """Deadlines missed because the poll (or the wait for the line) took longer than
+        the interval go to the bus's overrun counter (status, health), and are logged
+        once per episode while the device is online (an offline device's probes are
+        spaced out on purpose)."""
+        missed = self.ticker.overruns_since_last()
+        self.bus.overruns += missed
+        d = self.device
+        if missed and self.health.online:
+            self._overrun.fault(
+                "poll overrun device=%s bus=%s interval_s=%g missed=%d "
+                "(the bus cycle takes longer than the poll interval)",
+                d.name, d.bus, self.ticker.interval_s, missed,
+            )  # fmt: skip
+        elif not missed:
+            self._overrun.recovered("polls on time again device=%s bus=%s", d.name, d.bus)
+
     async def run(self) -> None:
         while True:
             await self.out.put(await self.poll_once())
             due = self.health.next_poll(self.ticker, t_mono())
-            # Deadlines missed because the poll (or the wait for the line) took longer
-            # than the interval: the bus's overrun counter, shown by status and health.
-            self.bus.overruns += self.ticker.overruns_since_last()
+            self._count_overruns()
             self._poke.clear()
             # A switch to fast polling (an alarm) shortens the wait at once.
             try:
