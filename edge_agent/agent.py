@@ -122,7 +122,7 @@ class Agent:
             ("read", s.cmd_read),
             ("diag", s.cmd_diag),
         ):
-            self.router.register(name, handler)  # fmt: skip
+            self.router.register(name, handler)
         self.uplink = Uplink(
             self.cfg,
             self.store,
@@ -133,9 +133,9 @@ class Agent:
         self.buses: dict[str, BusLine] = {}
         self.pollers: dict[str, DevicePoller] = {}
         self.notifier = Notifier({})  # replaced in run(); disabled until then
-        self._mode_pinned = False
+        self._mode_pinned = False  # a `mode` command wins over the schedule until restart
         self._unstored: list[AlarmTransition] = []  # alarms a full disk could not take yet
-        self._store_fault = Episode(log)  # a `mode` command wins over the schedule until restart
+        self._store_fault = Episode(log)
         startup = list(self.detection.orphans)
         if self.store.recovery is not None:
             startup += self._buffer_recovered_alarm()
