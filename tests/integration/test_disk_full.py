@@ -39,13 +39,16 @@ levels = [ { level = 3, limit = 0.20 } ]
 
 @contextlib.contextmanager
 def small_disk(path: Path, size: str = "4m") -> Iterator[Path]:
-    assert os.geteuid() == 0, "this test mounts a tmpfs: run it as root (CI does)"
+    # As root (CI), or through passwordless sudo: a tmpfs the test's user may write to.
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     path.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    opts = f"size={size},uid={os.getuid()},gid={os.getgid()},mode=0700"
+    mounted = subprocess.run([*sudo, "mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)])
+    assert mounted.returncode == 0, "this test mounts a tmpfs: run it as root or with sudo"
     try:
         yield path
     finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
+        subprocess.run([*sudo, "umount", "-l", str(path)], check=False)
 
 
 def fill(path: Path) -> Path:
