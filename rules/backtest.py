@@ -5,8 +5,9 @@
     print(format_summary(result.summary))
 
 Data is a CSV `ts,point,value[,quality]` (ts in epoch ms or ISO 8601, point
-`device/point`, quality good|uncertain|bad or 1|0) or a buffer.db (see
-`read_buffer_db`). Points come from a points.csv in the format of
+`device/point`, quality good|uncertain|bad or 1|0), a buffer.db (see
+`read_buffer_db`) or a columnar .npz (see `read_npz`; `write_npz` converts).
+Points come from a points.csv in the format of
 shared/data/detection/*/points.csv (its `limits` JSON is merged into the
 tags, so rules can use `rim_depth_m` and the like), from PointMeta objects the
 caller builds (the gateway config), or, failing both, are inferred: quantity =
@@ -166,12 +167,14 @@ def _read_csv_fast(path: Path) -> Readings | None:
     except UnicodeDecodeError:
         return None
     known = ("ts", "point", "value", "quality")
-    if len(set(header)) != len(header) or not set(header) <= set(known) or len(header) < 3:
+    names = set(header)
+    if len(names) != len(header) or not {"ts", "point", "value"} <= names <= set(known):
         return None
     col = {name: header.index(name) if name in header else -1 for name in known}
     n = n_lf + 1  # lines after the header, the last one maybe without LF
     status = np.empty(n, np.int8)
-    start, end = np.empty(n, np.int64), np.empty(n, np.int64)
+    max_slow = max(1000, n // 100)  # mostly odd lines (ISO timestamps): the careful reader
+    slow_row, start, end = (np.empty(max_slow, np.int64) for _ in range(3))
     ts, value = np.empty(n, np.int64), np.empty(n, np.float64)
     good, key = np.empty(n, np.int8), np.empty(n, np.int64)
     max_keys = min(n, 1 << 20)
@@ -181,8 +184,8 @@ def _read_csv_fast(path: Path) -> Readings | None:
     tab_h, tab_k = np.zeros(slots, np.uint64), np.full(slots, -1, np.int64)
     rows, n_keys = csvscan.scan(
         buf, nl + 1, len(header), col["ts"], col["point"], col["value"], col["quality"],
-        csvscan.POW10, status, start, end, ts, value, good, key, key_start, key_end, key_row, tab_h,
-        tab_k,
+        csvscan.POW10, status, slow_row, start, end, ts, value, good, key,
+        key_start, key_end, key_row, tab_h, tab_k,
     )  # fmt: skip
     if n_keys < 0:
         return None
@@ -190,20 +193,19 @@ def _read_csv_fast(path: Path) -> Readings | None:
     try:
         keys = [bytes(buf[key_start[k] : key_end[k]]).decode("utf-8") for k in range(n_keys)]
         first = list(key_row[:n_keys])
-        slow = np.flatnonzero(status == 1)
-        if len(slow) > max(1000, rows // 100):
-            return None  # mostly odd lines (ISO timestamps): the careful reader is faster
+        n_slow = int(np.count_nonzero(status == 1))
         index = {k: i for i, k in enumerate(keys)}
-        for i in slow:
-            (fields,) = csv.reader([bytes(buf[start[i] : end[i]]).decode("utf-8")])
+        for j in range(n_slow):
+            i = int(slow_row[j])
+            (fields,) = csv.reader([bytes(buf[start[j] : end[j]]).decode("utf-8")])
             row: dict[str, str | None] = dict.fromkeys(header)
             row.update(zip(header, fields, strict=False))
             t, k, v, g = _csv_row(row)
             if k not in index:
                 index[k] = len(keys)
                 keys.append(k)
-                first.append(int(i))
-            first[index[k]] = min(first[index[k]], int(i))
+                first.append(i)
+            first[index[k]] = min(first[index[k]], i)
             ts[i], value[i], good[i], key[i] = t, v, g, index[k]
     except (ValueError, AttributeError, UnicodeDecodeError, csv.Error):
         return None  # the careful reader says which line, and why
@@ -212,7 +214,7 @@ def _read_csv_fast(path: Path) -> Readings | None:
         keep = status != 2
         cols = tuple(c[keep] for c in cols)
     r = Readings(keys, *cols)
-    if len(slow):  # a slow line may have named a key first: keys in order of first row
+    if n_slow:  # a slow line may have named a key first: keys in order of first row
         order = np.argsort(np.array(first, dtype=np.int64), kind="stable")
         rank = np.empty(len(order), np.int64)
         rank[order] = np.arange(len(order))
@@ -251,9 +253,46 @@ def read_buffer_db(path: Path) -> Readings:
         con.close()
 
 
+def write_npz(readings: Readings, path: Path) -> None:
+    """Readings as columns in an uncompressed .npz, which read_npz loads at disk speed."""
+    np.savez(
+        path, keys=np.array(readings.keys, dtype=str), point_idx=readings.point_idx,
+        ts_ms=readings.ts_ms, value=readings.value, good=readings.good,
+    )  # fmt: skip
+
+
+def read_npz(path: Path) -> Readings:
+    """Columns `keys` (str), `point_idx`, `ts_ms` (int64), `value` (float64), `good` (int8;
+    optional, all good) of equal length, as write_npz writes them; sorted here if need be."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            ts = np.asarray(z["ts_ms"], dtype=np.int64)
+            r = Readings(
+                [str(k) for k in z["keys"]],
+                np.asarray(z["point_idx"], dtype=np.int64), ts,
+                np.asarray(z["value"], dtype=np.float64),
+                np.asarray(z["good"], dtype=np.int8) if "good" in z else np.ones(len(ts), np.int8),
+            )  # fmt: skip
+    except (OSError, KeyError, ValueError) as err:
+        raise RuleError([(str(path), "", f"cannot read columns: {err}")]) from err
+    n = len(ts)
+    if not (len(r.point_idx) == len(r.value) == len(r.good) == n):
+        raise RuleError([(str(path), "", "columns of different lengths")])
+    if n and (r.point_idx.min() < 0 or r.point_idx.max() >= len(r.keys)):
+        raise RuleError([(str(path), "", "point_idx outside keys")])
+    if np.any(np.diff(ts) < 0):
+        order = np.argsort(ts, kind="stable")
+        r.point_idx, r.ts_ms, r.value, r.good = (
+            r.point_idx[order], ts[order], r.value[order], r.good[order]
+        )  # fmt: skip
+    return r
+
+
 def read_data(path: Path) -> Readings:
     if path.suffix.lower() in (".db", ".sqlite", ".sqlite3"):
         return read_buffer_db(path)
+    if path.suffix.lower() == ".npz":
+        return read_npz(path)
     return read_csv(path)
 
 

@@ -22,8 +22,8 @@ It reads only what it can read exactly as the careful reader (Python's csv modul
 module's state across lines: a double quote, a NUL, a CR not followed by LF.
 
 Outputs per data line (line i of the file is row i - 1): `status` 0 read, 1 slow
-(the caller parses it), 2 skipped (empty); `line_start`/`line_end` byte offsets
-(end excludes CR LF); ts_ms, value, good, key for read lines.
+(the caller parses it), 2 skipped (empty); ts_ms, value, good, key for read
+lines: 26 bytes a row, with the slow lines' byte ranges listed apart.
 """
 
 from __future__ import annotations
@@ -108,8 +108,9 @@ def scan(
     i_quality: int,
     pow10: np.ndarray,
     status: np.ndarray,
-    line_start: np.ndarray,
-    line_end: np.ndarray,
+    slow_row: np.ndarray,
+    slow_start: np.ndarray,
+    slow_end: np.ndarray,
     ts_ms: np.ndarray,
     value: np.ndarray,
     good: np.ndarray,
@@ -120,7 +121,10 @@ def scan(
     tab_h: np.ndarray,
     tab_k: np.ndarray,
 ) -> tuple[int, int]:
-    """Scan lines from byte `first`; returns (rows, keys), keys = -1 to give up.
+    """Scan lines from byte `first`; returns (rows, keys), keys < 0 to give up.
+
+    Slow lines are listed in slow_row/slow_start/slow_end (row, byte range without
+    CR LF); more of them than those arrays hold gives up (-2).
 
     key_start/key_end/key_row (a key's bytes and first row) need a slot per key. The
     keys' hash table is tab_h uint64 / tab_k int64 (-1: free), of a power-of-two size:
@@ -129,6 +133,7 @@ def scan(
     n = buf.shape[0]
     mask = np.uint64(tab_k.shape[0] - 1)
     n_keys = 0
+    n_slow = 0
     row = 0
     pos = first
     fs = np.empty(n_cols + 1, np.int64)
@@ -139,8 +144,6 @@ def scan(
         nxt = e + 1
         if e > pos and buf[e - 1] == 13:
             e -= 1
-        line_start[row] = pos
-        line_end[row] = e
         if e == pos:
             status[row] = 2
             row += 1
@@ -162,7 +165,13 @@ def scan(
                 slow = True
                 break
         if slow or nf + 1 != n_cols:
+            if n_slow == slow_row.shape[0]:
+                return row, -2
             status[row] = 1
+            slow_row[n_slow] = row
+            slow_start[n_slow] = pos
+            slow_end[n_slow] = e
+            n_slow += 1
             row += 1
             pos = nxt
             continue
@@ -199,7 +208,13 @@ def scan(
             b -= 1
         ok_p = b > a and 33 <= buf[a] <= 126 and 33 <= buf[b - 1] <= 126
         if ok_t != 1 or ok_v == 0 or not ok_q or not ok_p:
+            if n_slow == slow_row.shape[0]:
+                return row, -2
             status[row] = 1
+            slow_row[n_slow] = row
+            slow_start[n_slow] = pos
+            slow_end[n_slow] = e
+            n_slow += 1
             row += 1
             pos = nxt
             continue

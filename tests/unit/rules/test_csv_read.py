@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.backtest import Readings, _read_csv_fast, read_csv, read_csv_careful
+from rules.backtest import (
+    Readings,
+    _read_csv_fast,
+    read_csv,
+    read_csv_careful,
+    read_data,
+    write_npz,
+)
 from rules.errors import RuleError
 
 SHARED = Path("/work/shared/data/detection")
@@ -59,6 +66,14 @@ CASES = {
 }
 
 
+def test_a_file_of_iso_timestamps_goes_to_the_careful_reader(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    rows = (f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}Z,p{i % 7}/x,{i / 3}\n" for i in range(3000))
+    path.write_text("ts,point,value\n" + "".join(rows))
+    check(path, fast=False)
+    assert len(read_csv(path)) == 3000
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_edge_cases_read_the_same(tmp_path: Path, name: str) -> None:
     text, fast = CASES[name]
@@ -68,7 +83,13 @@ def test_edge_cases_read_the_same(tmp_path: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["ts,point,value\n1,a/x,abc\n", "ts,point,value\nx,a/x,1\n", "ts,point\n1,a/x\n"]
+    "text",
+    [
+        "ts,point,value\n1,a/x,abc\n",
+        "ts,point,value\nx,a/x,1\n",
+        "ts,point\n1,a/x\n",
+        "ts,point,quality\n1,a/x,good\n",
+    ],
 )
 def test_bad_rows_raise_the_careful_readers_error(tmp_path: Path, text: str) -> None:
     path = tmp_path / "r.csv"
@@ -118,3 +139,18 @@ def test_random_rows_read_the_same(tmp_path_factory: pytest.TempPathFactory, row
         assert fast == careful
     else:
         same(fast, careful)
+
+
+def test_npz_columns_round_trip(tmp_path: Path) -> None:
+    src = tmp_path / "r.csv"
+    src.write_text("ts,point,value,quality\n2,b/x,1.5,\n1,a/x,,bad\n3,a/x,-0.0,\n")
+    csv_readings = read_csv(src)
+    write_npz(csv_readings, tmp_path / "r.npz")
+    same(read_data(tmp_path / "r.npz"), csv_readings)
+
+
+def test_npz_with_bad_columns_is_refused(tmp_path: Path) -> None:
+    np.savez(tmp_path / "r.npz", keys=np.array(["a/x"]), point_idx=np.array([0, 1]),
+             ts_ms=np.array([1, 2]), value=np.array([1.0, 2.0]))  # fmt: skip
+    with pytest.raises(RuleError, match="point_idx outside keys"):
+        read_data(tmp_path / "r.npz")
