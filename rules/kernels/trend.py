@@ -2,10 +2,20 @@
 
 Maths. For the samples (t_j, x_j) in [t - W, t], with t_j in seconds relative
 to a per-binding reference t_ref, keep the running sums
-S0 = n, S1 = sum t, S2 = sum t^2, Sx = sum x, Stx = sum t*x. Then
+S0 = n, S1 = sum t, S2 = sum t^2, Sx = sum x, Stx = sum t*x, Sxx = sum x^2.
+Then
 
     slope = (S0*Stx - S1*Sx) / (S0*S2 - S1^2),  intercept = (Sx - slope*S1) / S0,
     x_hat = intercept + slope * t_now
+
+A prediction needs a slope the noise cannot explain and a window that has
+filled. With Ctt = S2 - S1^2/n, Cxx = Sxx - Sx^2/n, Ctx = Stx - S1*Sx/n, the
+residual sum of squares is RSS = Cxx - slope*Ctx (>= 0), the slope's standard
+error SE = sqrt(RSS / (n - 2) / Ctt), and the slope counts only when
+|slope| >= K_SE * SE (K_SE = 3: a t-test at about 3 sigma), i.e.
+slope^2 * Ctt * (n - 2) >= K_SE^2 * RSS. The window must also span at least
+half of W (t_now - oldest sample >= W/2), or fill the ring: at a 1 s poll four
+samples span 3 s, and 3 mm of level noise over 3 s is a slope of metres an hour.
 
 and with sign s = +1 (limit above) or -1 (below), gap = s*(limit - x_hat),
 eta_s = max(gap, 0) / (s*slope) when s*slope > min_slope (heading for the
@@ -23,7 +33,7 @@ a lone reading that jumps towards the limit and comes back never enters it, at
 the price of seeing a real rise one sample late.
 
 State (per binding b): buf_ts[b, cap] int64, buf_x[b, cap] float64, head[b],
-count[b] int64, t_ref[b] int64, sums[b, 5] float64 (S0, S1, S2, Sx, Stx),
+count[b] int64, t_ref[b] int64, sums[b, 6] float64 (S0, S1, S2, Sx, Stx, Sxx),
 active[b] int8, clear_since[b], cond_since[b] int64.
 Parameters: sign[b] int8, limit[b], horizon_s[b], min_slope[b] (units/s)
 float64, window_ms[b], min_n[b], on_ms[b], off_ms[b] int64, level[b], despike[b]
@@ -36,6 +46,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+K_SE = 3.0  # a slope must be at least K_SE standard errors from zero
 
 
 @njit(cache=True)
@@ -94,12 +106,13 @@ def step(
             sums[b, 2] -= tj * tj
             sums[b, 3] -= xj
             sums[b, 4] -= tj * xj
+            sums[b, 5] -= xj * xj
             head[b] = (h + 1) % cap
             count[b] -= 1
         # re-centre: fresh sums from the ring, relative to its oldest sample (or this one)
         if count[b] == 0 or t - t_ref[b] > 8 * window_ms[b]:
             t_ref[b] = buf_ts[b, head[b]] if count[b] > 0 else t
-            for k in range(5):
+            for k in range(6):
                 sums[b, k] = 0.0
             for k in range(count[b]):
                 p = (head[b] + k) % cap
@@ -109,6 +122,7 @@ def step(
                 sums[b, 2] += tj * tj
                 sums[b, 3] += buf_x[b, p]
                 sums[b, 4] += tj * buf_x[b, p]
+                sums[b, 5] += buf_x[b, p] * buf_x[b, p]
         pos = (head[b] + count[b]) % cap
         buf_ts[b, pos] = t
         buf_x[b, pos] = x
@@ -119,15 +133,22 @@ def step(
         sums[b, 2] += tn * tn
         sums[b, 3] += x
         sums[b, 4] += tn * x
+        sums[b, 5] += x * x
         eta = np.nan
-        if count[b] >= min_n[b]:
+        span_ms = t - buf_ts[b, head[b]]
+        if count[b] >= min_n[b] and (2 * span_ms >= window_ms[b] or count[b] == cap):
             s0 = sums[b, 0]
             den = s0 * sums[b, 2] - sums[b, 1] * sums[b, 1]
             if den > 1e-9 * s0 * s0:
                 slope = (s0 * sums[b, 4] - sums[b, 1] * sums[b, 3]) / den
                 x_hat = (sums[b, 3] - slope * sums[b, 1]) / s0 + slope * tn
+                ctt = den / s0
+                ctx = sums[b, 4] - sums[b, 1] * sums[b, 3] / s0
+                cxx = sums[b, 5] - sums[b, 3] * sums[b, 3] / s0
+                rss = max(cxx - slope * ctx, 0.0)
                 toward = sign[b] * slope
-                if toward > min_slope[b] and toward > 0.0:
+                significant = slope * slope * ctt * (s0 - 2.0) >= K_SE * K_SE * rss
+                if toward > min_slope[b] and toward > 0.0 and significant:
                     gap = sign[b] * (limit[b] - x_hat)
                     eta = max(gap, 0.0) / toward
         new = active[b]

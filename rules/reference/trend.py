@@ -3,7 +3,9 @@
 Different inside on purpose: no running sums. The window's samples (kept in
 the same ring, as a FIFO) are refitted from scratch with the textbook
 centred formula slope = sum((t - t_mean)(x - x_mean)) / sum((t - t_mean)^2).
-Results match the kernel to rounding; `count`, `active`, `clear_since` exactly.
+The slope's significance comes from the residuals themselves,
+SE = sqrt(sum((x - fit)^2) / (n - 2) / sum((t - t_mean)^2)), not from running
+sums. Results match the kernel to rounding; `count`, `active`, `clear_since` exactly.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+K_SE = 3.0  # as rules.kernels.trend.K_SE
 
 
 def step(
@@ -66,7 +70,8 @@ def step(
         for k, (tj, xj) in enumerate(win):
             buf_ts[b, k], buf_x[b, k] = tj, xj
         eta = math.nan
-        if len(win) >= min_n[b]:
+        full = 2 * (t - win[0][0]) >= window_ms[b] or len(win) == cap
+        if len(win) >= min_n[b] and full:
             n = len(win)
             tt = [(tj - win[0][0]) / 1000.0 for tj, _ in win]
             t_mean = sum(tt) / n
@@ -76,8 +81,13 @@ def step(
                 sxy = sum((a - t_mean) * (xj - x_mean) for a, (_, xj) in zip(tt, win, strict=True))
                 slope = sxy / sxx
                 x_hat = x_mean + slope * (tt[-1] - t_mean)
+                rss = sum(
+                    (xj - x_mean - slope * (a - t_mean)) ** 2
+                    for a, (_, xj) in zip(tt, win, strict=True)
+                )
+                se = math.sqrt(rss / (n - 2) / sxx)
                 toward = float(sign[b]) * slope
-                if toward > min_slope[b] and toward > 0.0:
+                if toward > min_slope[b] and toward > 0.0 and abs(slope) >= K_SE * se:
                     gap = float(sign[b]) * (limit[b] - x_hat)
                     eta = max(gap, 0.0) / toward
         new = int(active[b])

@@ -159,7 +159,7 @@ class TrendTable(KindTable):
         self.head = self.state("head", (), np.int64, 0)
         self.count = self.state("count", (), np.int64, 0)
         self.t_ref = self.state("t_ref", (), np.int64, 0)
-        self.sums = self.state("sums", (5,), np.float64, 0.0)
+        self.sums = self.state("sums", (6,), np.float64, 0.0)
         self.clear_since = self.state("clear_since", (), np.int64, -1)
         self.cond_since = self.state("cond_since", (), np.int64, -1)
         self.despike = self.column(lambda r, _: 1 if r.despike else 0, np.int8)

@@ -243,9 +243,11 @@ def test_despiked_rate_ignores_a_lone_reading_but_not_a_step(tmp_path: Path) -> 
 def test_despiked_trend_is_not_tilted_by_a_spike(tmp_path: Path) -> None:
     rule = ('[[rules]]\nid="eta"\nkind="trend"\nquantity="level"\ndirection="above"\n'
             'limit=0.0\nrelative_to="rim_depth_m"\nwindow_s=600\nhorizon_s=1800\n')  # fmt: skip
-    flat = [0.5] * 8 + [1.5] + [0.5] * 3
-    assert states(feed(engine(tmp_path, rule), "lv-1/level", flat, dt_s=60)) != []
-    assert feed(engine(tmp_path, rule + "despike=true\n"), "lv-1/level", flat, dt_s=60) == []
+    # a slow rise (3 cm/min: the rim 1 h away) with one 0.5 m splash: the splash tilts the fit
+    # into the 30 min horizon, significantly so (a lone spike on a flat line does not)
+    rise = [0.5 + 0.03 * i + (0.5 if i == 8 else 0.0) for i in range(12)]
+    assert states(feed(engine(tmp_path, rule), "lv-1/level", rise, dt_s=60)) != []
+    assert feed(engine(tmp_path, rule + "despike=true\n"), "lv-1/level", rise, dt_s=60) == []
 
 
 def test_samples_tick_the_engine_when_nobody_else_does(tmp_path: Path) -> None:
