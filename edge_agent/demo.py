@@ -150,6 +150,25 @@ rule = "drain.level.surcharge"
 points = ["lv-301/level"]
 on_delay_s = 3
 off_delay_s = 5
+
+## The predictions fit a line over minutes of data; the demo's storm lasts about one.
+[[overrides]]
+rule = "drain.level.overflow-eta"
+points = ["lv-301/level"]
+window_s = 30
+off_delay_s = 5
+
+[[overrides]]
+rule = "drain.level.surcharge-eta"
+points = ["lv-301/level"]
+window_s = 30
+off_delay_s = 5
+
+[[overrides]]
+rule = "gas.methane_lel.eta"
+points = ["gd-201/methane"]
+window_s = 30
+off_delay_s = 5
 """
 
 

@@ -40,7 +40,8 @@ def register(sub: Any) -> None:
     bt = rsub.add_parser(
         "backtest",
         help="replay history through rules: alarms, summary, plot",
-        description="Replay recorded readings (CSV `ts,point,value[,quality]` or a buffer.db) "
+        description="Replay recorded readings (CSV `ts,point,value[,quality]`, a buffer.db, or "
+        "an .npz of columns) "
         "through the same kernels the daemon runs, and show what the rules would have raised. "
         "Points get their quantity, unit, range and tags from -c gateway.toml or --points "
         "points.csv (else the quantity is the point's own name).",
@@ -60,7 +61,9 @@ def register(sub: Any) -> None:
         metavar="FILE_OR_PACK",
         help="rule files or pack names (repeatable; default: the config's rules)",
     )
-    bt.add_argument("--data", type=Path, required=True, metavar="CSV|DB", help="history to replay")
+    bt.add_argument(
+        "--data", type=Path, required=True, metavar="CSV|DB|NPZ", help="history to replay"
+    )
     src = bt.add_mutually_exclusive_group()
     src.add_argument(
         "-c", "--config", type=Path, metavar="FILE", help="points from a gateway config"
