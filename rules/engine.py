@@ -118,11 +118,13 @@ class Engine:
             ts = np.ascontiguousarray(ts_ms[sample])
             val = np.ascontiguousarray(value[sample])
             level, limit, eta = table.run(bind, ts, val, np.ascontiguousarray(good[sample]))
+            # a kind whose alarm value is not the reading (night_flow: the night's MNF)
+            shown = getattr(table, "values", None)
             for i in np.flatnonzero(level >= 0):
                 e = None if eta is None else float(eta[i])
+                v = float(val[i]) if shown is None else float(shown[i])
                 changes.append(
-                    (int(ts[i]), kind, int(bind[i]), int(level[i]), float(val[i]),
-                     float(limit[i]), e)
+                    (int(ts[i]), kind, int(bind[i]), int(level[i]), v, float(limit[i]), e)
                 )  # fmt: skip
         out = self._apply(changes)
         if ts_ms.shape[0] and self.tick_every_ms > 0:

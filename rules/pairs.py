@@ -11,6 +11,7 @@ from rules.kernels import (
     composite,
     drift,
     flatline,
+    night_flow,
     peers,
     rate,
     spike,
@@ -23,6 +24,7 @@ from rules.reference import accumulation as r_accumulation
 from rules.reference import composite as r_composite
 from rules.reference import drift as r_drift
 from rules.reference import flatline as r_flatline
+from rules.reference import night_flow as r_night_flow
 from rules.reference import peers as r_peers
 from rules.reference import range as r_range
 from rules.reference import rate as r_rate
@@ -39,6 +41,7 @@ PAIRS: dict[str, tuple[Fn, Fn]] = {
     "rate.step": (rate.step, r_rate.step),
     "trend.step": (trend.step, r_trend.step),
     "flatline.step": (flatline.step, r_flatline.step),
+    "night_flow.step": (night_flow.step, r_night_flow.step),
     "range.step": (range_.step, r_range.step),
     "spike.step": (spike.step, r_spike.step),
     "stale.step": (stale.step, r_stale.step),

@@ -161,6 +161,31 @@ class AccumulationRule(_Bound):
     off_delay_s: Seconds = 0.0
 
 
+class NightFlowRule(_Bound):
+    """Minimum night flow (slow leaks): tonight's minimum of the smoothed flow in
+    [night_start_h, night_end_h) local time against the median of the last `history` nights."""
+
+    kind: Literal["night_flow"]
+    night_start_h: Annotated[float, Field(ge=0, lt=24)] = 2.0
+    night_end_h: Annotated[float, Field(ge=0, lt=24)] = 4.0
+    utc_offset_h: Annotated[float, Field(ge=-12, le=14)] = 8.0
+    smooth_s: PosSeconds = 900.0
+    rise_fraction: NonNeg = 0.15
+    rise_abs: NonNeg = 0.0
+    min_nights: Annotated[int, Field(ge=1, le=31)] = 2
+    history: Annotated[int, Field(ge=1, le=31)] = 7
+    nights: Annotated[int, Field(ge=1, le=31)] = 2
+    level: LevelNo = 3
+
+    @model_validator(mode="after")
+    def _window(self) -> NightFlowRule:
+        if self.night_start_h == self.night_end_h:
+            raise ValueError("night_start_h and night_end_h must differ")
+        if self.min_nights > self.history:
+            raise ValueError("min_nights must not exceed history")
+        return self
+
+
 class SpikeRule(_Bound):
     """Hampel: a reading far from the median of the last `window` that returns within `width`."""
 
@@ -223,6 +248,7 @@ Rule = Annotated[
     | FlatlineRule
     | RangeRule
     | AccumulationRule
+    | NightFlowRule
     | SpikeRule
     | StaleRule
     | DriftRule
@@ -236,6 +262,7 @@ RULE_KINDS: dict[str, type[RuleBase]] = {
     "flatline": FlatlineRule,
     "range": RangeRule,
     "accumulation": AccumulationRule,
+    "night_flow": NightFlowRule,
     "spike": SpikeRule,
     "stale": StaleRule,
     "drift": DriftRule,

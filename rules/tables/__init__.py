@@ -8,6 +8,7 @@ from rules.tables.samples import (
     AccumulationTable,
     DriftTable,
     FlatlineTable,
+    NightFlowTable,
     RangeTable,
     RateTable,
     SpikeTable,
@@ -20,7 +21,7 @@ SAMPLE_TABLES: dict[str, type[KindTable]] = {
     t.kind: t
     for t in (
         ThresholdTable, RateTable, TrendTable, AccumulationTable, FlatlineTable, RangeTable,
-        SpikeTable, DriftTable, StaleTable,
+        SpikeTable, DriftTable, StaleTable, NightFlowTable,
     )
 }  # fmt: skip
 TABLES: dict[str, type[KindTable]] = {**SAMPLE_TABLES, "composite": CompositeTable}

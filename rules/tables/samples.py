@@ -15,6 +15,7 @@ from rules.kernels import (
     accumulation,
     drift,
     flatline,
+    night_flow,
     peers,
     rate,
     spike,
@@ -339,6 +340,56 @@ class AccumulationTable(KindTable):
         self.step(
             self.bucket_ms, self.off_ms, self.limit, self.level, self.sums, self.last_k,
             self.active, self.clear_since, bind, ts, value, good, lvl, lim,
+        )  # fmt: skip
+        return out
+
+
+class NightFlowTable(KindTable):
+    kind = "night_flow"
+    step = staticmethod(night_flow.step)
+    example: ClassVar[dict[str, Any]] = {"kind": "night_flow", "smooth_s": 1, "min_nights": 1}
+
+    def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
+        super().__init__(bindings, points)
+        day = night_flow.DAY_MS
+        self.start_ms = self.column(lambda r, _: ms(r.night_start_h * 3600), np.int64)
+        self.len_ms = self.column(
+            lambda r, _: (ms(r.night_end_h * 3600) - ms(r.night_start_h * 3600)) % day, np.int64
+        )
+        self.off_ms = self.column(lambda r, _: ms(r.utc_offset_h * 3600), np.int64)
+        self.smooth_ms = self.column(lambda r, _: ms(r.smooth_s), np.int64)
+        self.frac = self.column(lambda r, _: r.rise_fraction, np.float64)
+        self.rabs = self.column(lambda r, _: r.rise_abs, np.float64)
+        self.min_n = self.column(lambda r, _: r.min_nights, np.int64)
+        self.hist = self.column(lambda r, _: r.history, np.int64)
+        self.need = self.column(lambda r, _: r.nights, np.int64)
+        self.level = self.column(lambda r, _: r.level, np.int8)
+        h = int(self.hist.max()) if self.n else 1
+        self.ew = self.state("ew", (), np.float64, 0.0)
+        self.ew_t = self.state("ew_t", (), np.int64, 0)
+        self.ew_start = self.state("ew_start", (), np.int64, -1)
+        self.night = self.state("night", (), np.int64, -1)
+        self.night_min = self.state("night_min", (), np.float64, np.nan)
+        self.ring = self.state("ring", (h,), np.float64, np.nan)
+        self.ring_pos = self.state("ring_pos", (), np.int64, 0)
+        self.ring_n = self.state("ring_n", (), np.int64, 0)
+        self.streak = self.state("streak", (), np.int64, 0)
+        self.scratch = np.zeros(h, dtype=np.float64)
+        self.values: np.ndarray | None = None  # the MNF of each output of the last run
+
+    def adopt(self, b: int, other: KindTable, ob: int) -> None:
+        super().adopt(b, other, ob)
+        if other.ring.shape[1] != self.ring.shape[1] or other.hist[ob] != self.hist[b]:  # type: ignore[attr-defined]
+            self.ring[b], self.ring_pos[b], self.ring_n[b] = np.nan, 0, 0  # relearn the nights
+
+    def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
+        lvl, lim, _ = out = self.outputs(bind.shape[0])
+        self.values = np.empty(bind.shape[0], dtype=np.float64)
+        self.step(
+            self.start_ms, self.len_ms, self.off_ms, self.smooth_ms, self.frac, self.rabs,
+            self.min_n, self.hist, self.need, self.level, self.ew, self.ew_t, self.ew_start,
+            self.night, self.night_min, self.ring, self.ring_pos, self.ring_n, self.streak,
+            self.active, self.scratch, bind, ts, value, good, lvl, lim, self.values,
         )  # fmt: skip
         return out
 
