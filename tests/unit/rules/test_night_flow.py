@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.compile import Binding
-from rules.events import PointMeta
+from rules.engine import Engine
+from rules.events import AlarmState, PointMeta
 from rules.pairs import PAIRS
-from rules.spec import NightFlowRule
+from rules.spec import NightFlowRule, load_rules
 from rules.tables.samples import NightFlowTable
 
 H = 3_600_000
@@ -47,15 +49,21 @@ def test_kernel_matches_reference_over_nights(data: st.DataObject) -> None:
     slow.step = PAIRS["night_flow.step"][1]  # type: ignore[misc]
     m = data.draw(st.integers(1, 400))
     steps = data.draw(st.lists(
-        st.sampled_from([0, 60_000, 300_000, 900_000, 900_000, H, 5 * H, 30 * H]),
+        st.sampled_from([0, 300_000, 900_000, 900_000, H, H, 3 * H, 20 * H]),
         min_size=m, max_size=m,
     ))  # fmt: skip
     ts = T0 + np.cumsum(np.array(steps, dtype=np.int64))
     bind = np.array(data.draw(st.lists(st.integers(0, 1), min_size=m, max_size=m)), np.int64)
-    value = np.array(data.draw(st.lists(
-        st.one_of(st.floats(0.0, 100.0), st.just(math.nan), st.sampled_from([10.0, 50.0])),
-        min_size=m, max_size=m,
-    )), np.float64)  # fmt: skip
+    # a flow level per day (so nights differ by whole steps, near and far from the limits)
+    # times a little noise, with NaNs
+    per_day = np.array(data.draw(st.lists(
+        st.sampled_from([10.0, 10.0, 11.0, 11.5, 12.0, 13.0, 20.0, 40.0]),
+        min_size=64, max_size=64,
+    )))  # fmt: skip
+    noise = np.array(data.draw(st.lists(
+        st.sampled_from([1.0, 1.0, 0.99, 1.02, math.nan]), min_size=m, max_size=m
+    )))  # fmt: skip
+    value = per_day[((ts - T0) // (24 * H)) % 64] * noise
     good = np.array(data.draw(st.lists(st.sampled_from([1, 1, 1, 0]), min_size=m, max_size=m)),
                     np.int8)  # fmt: skip
     cut = data.draw(st.integers(0, m))
@@ -140,3 +148,18 @@ def test_gaps_nan_and_bad_quality_are_skipped() -> None:
     raised = raised_nights(ts, flow)
     assert raised
     assert raised[0][0] in (8, 9)
+
+
+def test_the_water_pack_raises_the_leak_with_the_mnf_as_the_alarm_value() -> None:
+    ts, flow = inlet(10, leak_from_night=8, spread=0.10, seed=2)
+    e = Engine(load_rules(["water"], Path(".")), [POINT])
+    n = ts.shape[0]
+    trs = e.process_batch(np.zeros(n, np.int64), ts, flow, np.ones(n, np.int8))
+    mnf = [t for t in trs if t.rule.startswith("water.leak.mnf")]
+    got = [(t.rule, t.level, int((t.ts_ms - T0) // (24 * H)) + 1) for t in mnf]
+    assert got == [("water.leak.mnf-rise", 4, 8), ("water.leak.mnf", 3, 9)]
+    for t in mnf:
+        assert t.state is AlarmState.RAISED
+        assert t.value >= t.limit  # the night's MNF against its threshold, not the last reading
+        assert 180.0 < t.value < 240.0
+        assert t.value != float(flow[np.searchsorted(ts, t.ts_ms)])
