@@ -41,6 +41,7 @@ RULES = {
     "trend": {"direction": "above", "limit": 0.8, "window_s": 600, "horizon_s": 1800,
               "despike": True},
     "accumulation": {"window_s": 10800, "limit": 50.0},
+    "night_flow": {"rise_abs": 0.002},
     "flatline": {"epsilon": 0.0, "duration_s": 7200},
     "spike": {"min_delta": 0.01, "count": 3},
     "range": {},
