@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 
 from drivers.profiles import load_profiles
-from drivers.simulator import SimulatedDevice, serve_tcp
-from edge_agent.demo import private_mosquitto
+from edge_agent.demo.broker import private_mosquitto
 from edge_agent.uplink.client import watch
+from fieldsim.modbus_device import SimulatedDevice
+from fieldsim.modbus_server import serve_tcp
 
 RULES = """\
 [[rules]]

@@ -37,6 +37,7 @@ from edge_agent.config import GatewayConfig  # noqa: E402
 from edge_agent.records import DevicePoll, Quality, Reading  # noqa: E402
 from edge_agent.store import Store  # noqa: E402
 from edge_agent.uplink.drain import Uplink  # noqa: E402
+from edge_agent.uplink.payloads import STORED_READINGS  # noqa: E402
 
 SUBSCRIBER = r"""
 import asyncio, json, sys, time
@@ -141,7 +142,7 @@ async def drain(
     )
     assert sub.stdout is not None
     assert (await sub.stdout.readline()).strip() == b"ready"
-    uplink = Uplink(cfg, store, maintain_store=False)
+    uplink = Uplink(cfg, store)
     start = time.perf_counter()
     task = asyncio.create_task(uplink.run())
     line = await asyncio.wait_for(sub.stdout.readline(), timeout=3600)
@@ -171,7 +172,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
         folder = Path(tmp)
-        store = Store.open(folder / "buffer.db", max_message_bytes=args.message_kb * 1024)
+        store = Store.open(
+            folder / "buffer.db", codec=STORED_READINGS, max_message_bytes=args.message_kb * 1024
+        )
         write_s, commits = write_outage(store, args.devices, args.points, seconds)
         commits.sort()
         size = os.path.getsize(folder / "buffer.db") + os.path.getsize(folder / "buffer.db-wal")

@@ -22,9 +22,10 @@ from drivers.bus import open_bus
 from drivers.device import read_device
 from drivers.planner import plan_per_point, plan_reads, rtu_transaction_s
 from drivers.profiles import Profile, load_profiles
-from drivers.ptypair import PtyPair
 from drivers.settings import ModbusRtuBusConfig
-from drivers.simulator import SimServer, SimulatedDevice
+from fieldsim.modbus_device import SimulatedDevice
+from fieldsim.modbus_server import SimServer
+from fieldsim.ptypair import PtyPair
 
 
 def bits_per_char(profile: Profile) -> int:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from rules.backtest import format_summary, run_backtest
+from rules.backtest.plot import plot_backtest
 
 SCENARIOS = {
     "water_burst_main": (["water"], 24.0),
@@ -35,10 +36,9 @@ def main() -> int:
         d = args.data / name
         alarms = args.out / f"{name}.alarms.csv"
         t0 = time.perf_counter()
-        res = run_backtest(
-            packs, d / "readings.csv", points_csv=d / "points.csv", out=alarms,
-            plot=args.out / f"{name}.png" if args.plots else None,
-        )  # fmt: skip
+        res = run_backtest(packs, d / "readings.csv", points_csv=d / "points.csv", out=alarms)
+        if args.plots:
+            plot_backtest(res, args.out / f"{name}.png")
         dt = time.perf_counter() - t0
         print(f"== {name}: {res.samples} samples, {len(res.transitions)} transitions, {dt:.2f} s")
         print(format_summary(res.summary))

@@ -18,6 +18,17 @@ MAX_REGISTERS_PER_READ = 125
 MAX_BITS_PER_READ = 2000
 
 
+def rtu_frame_gap_s(baudrate: int, bits_per_char: int = 11) -> float:
+    """The Modbus RTU silent interval between frames: 3.5 characters, fixed at 1.75 ms
+    above 19200 baud (Modbus over serial line v1.02, §2.5.1.1).
+
+    11 bits per character is start + 8 data + parity (or a second stop bit) + stop.
+    """
+    if baudrate > 19200:
+        return 0.00175
+    return 3.5 * bits_per_char / baudrate
+
+
 @dataclass(frozen=True, slots=True)
 class ReadRequest:
     """One read transaction: `count` registers (or bits) from `address` of `table`.

@@ -11,6 +11,7 @@ from drivers.base import Bus, PointValue, ReadRequest
 from drivers.decode import NAN, decode_point
 from drivers.errors import BusClosed, BusTimeout, DeviceException, DriverError, FrameError
 from drivers.profiles import PointSpec, Profile
+from drivers.serial_line import parse_line
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +141,6 @@ async def read_device(
 
 
 async def _read_line_device(bus: Bus, unit: int, profile: Profile) -> list[PointValue]:
-    from drivers.serial_line import parse_line
-
     reader = getattr(bus, "read_line", None)
     try:
         if reader is None:

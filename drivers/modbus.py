@@ -45,7 +45,7 @@ def quiet_pymodbus() -> None:
 
     Every fault it logs reaches us as an exception and is logged once per episode by
     the poller. Only applied while nobody configured the "pymodbus" logger, so
-    `edge_agent.logs` (or a debugging technician) can still turn it up.
+    `edge_agent.system.logs` (or a debugging technician) can still turn it up.
     """
     pm = logging.getLogger("pymodbus")
     if pm.level == logging.NOTSET:

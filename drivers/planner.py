@@ -14,22 +14,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from drivers.base import (
-    BIT_TABLES,
-    MAX_BITS_PER_READ,
-    MAX_REGISTERS_PER_READ,
-    TABLES,
-    ReadRequest,
-    Table,
-)
+from drivers.base import BIT_TABLES, TABLES, ReadRequest, Table, rtu_frame_gap_s
 from drivers.profiles import PointSpec, Profile
-
-
-def _limit(profile: Profile, table: Table) -> int:
-    q = profile.quirks
-    if table in BIT_TABLES:
-        return min(MAX_BITS_PER_READ, q.max_bits_per_read)
-    return min(MAX_REGISTERS_PER_READ, q.max_registers_per_read)
 
 
 def _forbidden(profile: Profile, table: Table, start: int, end: int) -> bool:
@@ -50,7 +36,7 @@ def plan_reads(profile: Profile, points: Sequence[PointSpec] | None = None) -> l
         pts = sorted((p for p in chosen if p.table == table), key=lambda p: (p.address, p.end))
         if not pts:
             continue
-        limit = _limit(profile, table)
+        limit = q.read_limit(table)  # within the protocol's limits (Quirks checks)
         # A gap in a bit table is counted in bits: 16 per register of gap allowance.
         gap = q.max_gap * 16 if table in BIT_TABLES else q.max_gap
         start, end, names = pts[0].address, pts[0].end, [pts[0].name]
@@ -94,10 +80,10 @@ def rtu_transaction_s(
     turnaround (time the slave takes to start answering) is a practice estimate.
     """
     char_s = bits_per_char / baudrate
-    # Above 19200 baud the spec fixes the inter-frame gap at 1.75 ms.
-    gap_s = 3.5 * char_s if baudrate <= 19200 else 0.00175
     request, response = rtu_frame_bytes(req)
-    return (request + response) * char_s + 2 * gap_s + turnaround_s
+    return (
+        (request + response) * char_s + 2 * rtu_frame_gap_s(baudrate, bits_per_char) + turnaround_s
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ without sleeping. How they fit together, per device task:
         change = health.record(values, now)   # "offline" / "online" / None
         bus.overruns += ticker.overruns_since_last()
 
-Fairness between devices of one bus comes from `BusLine`: its lock is FIFO and taken
+Fairness between devices of one bus comes from `BusLine`: its turns are FIFO and taken
 per transaction, so devices waiting for the line take turns request by request, and
 `read_device` gives up on a silent device after its first timeout. Backoff keeps an
 offline device to one probe (one request, one timeout) per backoff period.

@@ -20,7 +20,7 @@ from typing import Any, Self
 import serial
 
 from drivers.base import PointValue, Table
-from drivers.decode import decode_text
+from drivers.decode import NAN, decode_text
 from drivers.errors import BusClosed, BusTimeout, DeviceException
 from drivers.profiles import Profile
 from drivers.settings import SerialLineBusConfig
@@ -53,7 +53,7 @@ def parse_line(profile: Profile, line: str) -> list[PointValue]:
     fields = split_fields(profile, line)
     if fields is None:
         return [
-            PointValue(p.name, float("nan"), "bad", "decode error: line does not match")
+            PointValue(p.name, NAN, "bad", "decode error: line does not match")
             for p in profile.points
         ]
     out = []

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+# Serial line settings, as buses and firmware profiles (factory defaults) name them.
+Baudrate = Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
+BAUDRATES: tuple[int, ...] = get_args(Baudrate)
+Parity = Literal["N", "E", "O"]
+StopBits = Literal[1, 2]
+ByteSize = Literal[7, 8]
 
 
 class _BusBase(BaseModel):
@@ -34,10 +41,10 @@ class ModbusRtuOverTcpBusConfig(_BusBase):
 
 class _SerialBase(_BusBase):
     port: str
-    baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
-    parity: Literal["N", "E", "O"] = "N"
-    stopbits: Literal[1, 2] = 1
-    bytesize: Literal[7, 8] = 8
+    baudrate: Baudrate = 9600
+    parity: Parity = "N"
+    stopbits: StopBits = 1
+    bytesize: ByteSize = 8
 
 
 class ModbusRtuBusConfig(_SerialBase):

@@ -5,11 +5,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from rules.events import AlarmState, AlarmTransition
 
-__all__ = ["AlarmState", "AlarmTransition", "DevicePoll", "Quality", "Reading"]
+__all__ = ["AlarmState", "AlarmTransition", "DevicePoll", "Json", "Quality", "Reading", "finite"]
+
+# A JSON object as the parts hand it around: payloads, replies, status documents.
+Json = dict[str, Any]
+
+
+def finite(x: float | None) -> float | None:
+    """NaN and ±inf are not values a record keeps or a payload carries: they become None
+    (NULL in SQLite, null in JSON)."""
+    if x is None or not math.isfinite(x):
+        return None
+    return float(x)
 
 
 class Quality(StrEnum):

@@ -2,7 +2,7 @@
 
     engine = Engine(load_rules(["water"], base), points, mode="normal")
     transitions = engine.process(engine.index("pt-101/pressure"), ts_ms, 0.12, 1)
-    transitions += engine.tick(now_ms)          # every few seconds: stale, composite expiry
+    transitions += engine.tick(ts_ms)           # every few seconds: stale, composite expiry
                                                 # (process_batch also ticks on sample time)
 
 Samples go to every sample kind's table (one kernel call per kind per
@@ -14,7 +14,6 @@ engine for new rules and carries over the state of unchanged bindings.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -30,10 +29,6 @@ from rules.tables import SAMPLE_TABLES, CompositeTable, KindTable
 
 # (ts_ms, kind, binding, new level, value, limit, eta_s) of one kernel output
 Change = tuple[int, str, int, int, float, float, float | None]
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Engine:
@@ -247,17 +242,14 @@ class Engine:
             self.book.resume(key, tr)
         return orphans
 
-    def reload(
-        self, ruleset: RuleSet, ts_ms: int | None = None
-    ) -> tuple[Engine, list[AlarmTransition]]:
+    def reload(self, ruleset: RuleSet, ts_ms: int) -> tuple[Engine, list[AlarmTransition]]:
         """A new engine for `ruleset` over the same points and mode, for an atomic swap.
 
         Bindings whose effective rule is unchanged keep their kernel state and
         their alarms (same ids); alarms of bindings that changed or vanished
         come back as `cleared` transitions (a changed rule re-raises if its
-        condition still holds).
+        condition still holds). `ts_ms` stamps the cleared transitions.
         """
-        ts = now_ms() if ts_ms is None else ts_ms
         new = Engine(ruleset, self.points, self.mode, self.tick_every_ms)
         theirs = {
             (kind, t.bindings[b].rule.id, t.bindings[b].point_idx): (t, b)
@@ -279,7 +271,7 @@ class Engine:
                                     if alarm.acked else alarm.last)  # fmt: skip
                     carried.add((kind, old[1]))
         cleared = [
-            replace(a.last, ts_ms=ts, state=AlarmState.CLEARED)
+            replace(a.last, ts_ms=ts_ms, state=AlarmState.CLEARED)
             for key, a in self.book.alarms.items()
             if key not in carried
         ]
@@ -297,9 +289,11 @@ class Engine:
 
     # -- modes ----------------------------------------------------------------------------------
 
-    def set_mode(self, mode: str, ts_ms: int | None = None) -> list[AlarmTransition]:
-        """Switch the operating mode; alarms of rules that do not run in it are cleared."""
-        ts = now_ms() if ts_ms is None else ts_ms
+    def set_mode(self, mode: str, ts_ms: int) -> list[AlarmTransition]:
+        """Switch the operating mode; alarms of rules that do not run in it are cleared.
+
+        `ts_ms` stamps the cleared transitions: rules never read the wall clock.
+        """
         self.mode = mode
         self._build_mode_index()
         out: list[AlarmTransition] = []
@@ -309,7 +303,7 @@ class Engine:
                     continue
                 alarm = self.book.alarms.get((kind, b))
                 if alarm is not None:
-                    out.append(self._transition(kind, b, 0, ts, alarm.last.value,
+                    out.append(self._transition(kind, b, 0, ts_ms, alarm.last.value,
                                                 alarm.last.limit, None))  # fmt: skip
                 table.reset(b)
         return self._audible(out)

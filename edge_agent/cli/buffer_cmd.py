@@ -1,8 +1,8 @@
 """`edge-agent buffer stats|export`: look into buffer.db without disturbing the daemon.
 
-The file is opened read-only (`mode=ro`, `query_only`) straight from disk, so these
+The queries are `edge_agent.store.query`'s (read-only, straight from disk), so these
 commands work whether the agent runs or not, and on a copy taken off a gateway
-(`--db`). SQLite's WAL lets them read while the agent writes.
+(`--db`). This module turns arguments into a query and its rows into text.
 """
 
 from __future__ import annotations
@@ -11,132 +11,26 @@ import argparse
 import csv
 import json
 import re
-import sqlite3
 import sys
-import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
-from edge_agent.cli.output import print_json
-from edge_agent.cli.root import UsageError
-from edge_agent.cli.views import format_bytes, format_ts
+from edge_agent.cli.options import (
+    UsageError,
+    add_config_option,
+    load_gateway_config,
+    point_globs,
+    reader_may_leave,
+)
+from edge_agent.cli.output import format_bytes, format_ts, print_json
 from edge_agent.clock import now_ms
 from edge_agent.errors import EdgeAgentError
+from edge_agent.store.query import ReadingRow, buffer_stats, export_readings
 
 DB_NAME = "buffer.db"
 _UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-
-
-class Row(NamedTuple):
-    device: str
-    point: str
-    ts_ms: int
-    value: float | None
-    quality: str
-    reason: str | None
-
-
-# ---------------------------------------------------------------- reading the file
-
-
-def open_readonly(db_path: Path) -> sqlite3.Connection:
-    """Open buffer.db read-only; a missing or unreadable file is one clear line."""
-    if not db_path.is_file():
-        raise EdgeAgentError(
-            f"no buffer at {db_path} (has the agent run with this data_dir? use --db for a copy)"
-        )
-    uri = f"file:{urllib.parse.quote(str(db_path.resolve()))}?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True, timeout=5.0)
-        conn.execute("PRAGMA query_only = 1")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.Error as err:
-        raise EdgeAgentError(
-            f"cannot read {db_path}: {err} (members of the edge-agent group may read it; try sudo)"
-        ) from err
-    return conn
-
-
-def _tables(conn: sqlite3.Connection) -> list[str]:
-    rows = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-        "ORDER BY name"
-    )
-    return [str(r[0]) for r in rows]
-
-
-def _require_readings(conn: sqlite3.Connection, db_path: Path) -> None:
-    if "readings" not in _tables(conn):
-        raise EdgeAgentError(f"{db_path} has no readings table: not an edge-agent buffer?")
-
-
-def export_rows(
-    db_path: Path,
-    since_ms: int | None = None,
-    until_ms: int | None = None,
-    points: Sequence[str] = (),
-) -> Iterator[Row]:
-    """Readings with since_ms <= ts_ms < until_ms, oldest first, optionally only the
-    points matching any of the `device/point` globs. Streams: memory stays flat."""
-    conn = open_readonly(db_path)
-    try:
-        _require_readings(conn, db_path)
-        where = ["ts_ms >= ?", "ts_ms < ?"]
-        args: list[Any] = [since_ms if since_ms is not None else -(2**62), until_ms or 2**62]
-        if points:
-            where.append("(" + " OR ".join(["(device || '/' || point) GLOB ?"] * len(points)) + ")")
-            args += list(points)
-        sql = (
-            "SELECT device, point, ts_ms, value, quality, reason FROM readings "
-            f"WHERE {' AND '.join(where)} ORDER BY ts_ms, device, point"
-        )
-        try:
-            for device, point, ts, value, quality, reason in conn.execute(sql, args):
-                yield Row(str(device), str(point), int(ts), value, str(quality), reason)
-        except sqlite3.Error as err:
-            raise EdgeAgentError(f"cannot read readings from {db_path}: {err}") from err
-    finally:
-        conn.close()
-
-
-def buffer_stats(db_path: Path) -> dict[str, Any]:
-    """What is in buffer.db: size, row count per table, the readings' time span."""
-    conn = open_readonly(db_path)
-    try:
-        tables = {
-            t: int(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in _tables(conn)
-        }
-        wal = db_path.with_name(db_path.name + "-wal")
-        stats: dict[str, Any] = {
-            "db": str(db_path),
-            "bytes": db_path.stat().st_size,
-            "wal_bytes": wal.stat().st_size if wal.exists() else 0,
-            "tables": tables,
-        }
-        if "readings" in tables:
-            lo, hi, n_points = conn.execute(
-                "SELECT min(ts_ms), max(ts_ms), count(DISTINCT device || '/' || point) "
-                "FROM readings"
-            ).fetchone()
-            by_quality = dict(
-                conn.execute(
-                    "SELECT quality, count(*) FROM readings GROUP BY quality ORDER BY quality"
-                )
-            )
-            stats["readings"] = {
-                "count": tables["readings"],
-                "points": int(n_points),
-                "oldest_ts_ms": lo,
-                "newest_ts_ms": hi,
-                "by_quality": {str(k): int(v) for k, v in by_quality.items()},
-            }
-        return stats
-    except sqlite3.Error as err:
-        raise EdgeAgentError(f"cannot read {db_path}: {err}") from err
-    finally:
-        conn.close()
 
 
 # ---------------------------------------------------------------- times
@@ -167,7 +61,7 @@ def parse_time(text: str, now: int) -> int:
 # ---------------------------------------------------------------- writers
 
 
-def write_csv(rows: Iterator[Row], out: IO[str]) -> int:
+def write_csv(rows: Iterator[ReadingRow], out: IO[str]) -> int:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["ts", "ts_ms", "point", "value", "quality", "reason"])
     n = 0
@@ -186,7 +80,7 @@ def write_csv(rows: Iterator[Row], out: IO[str]) -> int:
     return n
 
 
-def write_jsonl(rows: Iterator[Row], out: IO[str]) -> int:
+def write_jsonl(rows: Iterator[ReadingRow], out: IO[str]) -> int:
     n = 0
     for r in rows:
         item = {
@@ -213,8 +107,6 @@ def _num(v: Any) -> Any:
 
 
 def register(sub: Any) -> None:
-    from edge_agent.cli.root import add_config_option
-
     p = sub.add_parser(
         "buffer",
         help="what the local buffer holds; export readings",
@@ -283,11 +175,16 @@ def register(sub: Any) -> None:
 
 
 def db_path(args: argparse.Namespace) -> Path:
+    """--db, else {data_dir}/buffer.db of the config; it must exist."""
     if args.db is not None:
-        return Path(args.db)
-    from edge_agent.cli.diag import load_gateway_config
-
-    return load_gateway_config(args.config).data_dir / DB_NAME
+        path = Path(args.db)
+    else:
+        path = load_gateway_config(args.config).data_dir / DB_NAME
+    if not path.is_file():
+        raise EdgeAgentError(
+            f"no buffer at {path} (has the agent run with this data_dir? use --db for a copy)"
+        )
+    return path
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -312,8 +209,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from edge_agent.cli.diag import point_globs
-
     now = now_ms()
     since = parse_time(args.since, now) if args.since else None
     until = parse_time(args.until, now) if args.until else None
@@ -323,11 +218,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
     points = point_globs(args.points)
     path = db_path(args)
-    rows = export_rows(path, since, until, points)
+    rows = export_readings(path, since, until, points)
     write = write_csv if args.format == "csv" else write_jsonl
     if args.output is None:
-        from edge_agent.cli.diag import reader_may_leave
-
         with reader_may_leave():  # `buffer export | head`
             write(rows, sys.stdout)
         return 0

@@ -7,14 +7,14 @@ import json
 import sys
 from typing import Any
 
+from edge_agent.cli.options import add_config_option, add_json_option
 from edge_agent.cli.output import print_json
 from edge_agent.config import GatewayConfig
+from edge_agent.daemon.loading import load_everything
 from edge_agent.errors import ConfigError
 
 
 def register(sub: Any) -> None:
-    from edge_agent.cli.root import add_config_option, add_json_option
-
     p = sub.add_parser(
         "config",
         help="check a gateway config, print its JSON Schema",
@@ -42,8 +42,6 @@ def register(sub: Any) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from edge_agent.agent import load_everything
-
     try:
         cfg, _profiles, ruleset = load_everything(args.config)
     except ConfigError as err:

@@ -7,13 +7,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from drivers.base import BIT_TABLES, ReadRequest
+from drivers.errors import ProfileError
+from drivers.planner import plan_per_point, plan_reads, rtu_transaction_s
+from drivers.profiles import Profile, load_profiles
+from drivers.settings import BAUDRATES, ModbusRtuBusConfig, ModbusRtuOverTcpBusConfig
+from edge_agent.cli.options import UsageError, add_json_option, reader_may_leave
 from edge_agent.cli.output import print_json, print_table
+from edge_agent.config import DEFAULT_CONFIG, GatewayConfig, load_config
 from edge_agent.errors import ConfigError, Problem
 
 
 def register(sub: Any) -> None:
-    from edge_agent.cli.root import add_json_option
-
     p = sub.add_parser(
         "profiles",
         help="list, show and check firmware profiles",
@@ -51,9 +56,6 @@ def register(sub: Any) -> None:
 
 
 def _register_plan(psub: Any) -> None:
-    from edge_agent.cli.root import add_json_option
-    from edge_agent.config import DEFAULT_CONFIG
-
     sp = psub.add_parser(
         "plan",
         help="show the read plan: requests per poll and bus time",
@@ -97,10 +99,7 @@ def _register_plan(psub: Any) -> None:
     sp.set_defaults(handler=cmd_plan)
 
 
-def _load(extra: list[Path]) -> dict[str, Any]:
-    from drivers.errors import ProfileError
-    from drivers.profiles import load_profiles
-
+def _load(extra: list[Path]) -> dict[str, Profile]:
     try:
         return dict(load_profiles(extra))
     except ProfileError as err:
@@ -121,13 +120,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _id(p: Any) -> str:
-    return str(p.id)
+def _id(p: Profile) -> str:
+    return p.id
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from edge_agent.cli.root import UsageError
-
     profiles = _load(args.profiles)
     if args.id not in profiles:
         raise UsageError(f"no profile {args.id!r} (see `edge-agent profiles list`)")
@@ -179,17 +176,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 # --- plan ------------------------------------------------------------------------------
 
-BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
-
-def profile_plan(prof: Any, baudrate: int | None, bits_per_char: int = 10) -> dict[str, Any]:
+def profile_plan(prof: Profile, baudrate: int | None, bits_per_char: int = 10) -> dict[str, Any]:
     """One profile's plan as data: requests, registers and bits read, bus time per poll
     at `baudrate` (None: no serial line to model, as on Modbus TCP), and the
     one-request-per-point baseline."""
-    from drivers.base import BIT_TABLES
-    from drivers.planner import plan_per_point, plan_reads, rtu_transaction_s
 
-    def ms(reqs: list[Any]) -> float | None:
+    def ms(reqs: list[ReadRequest]) -> float | None:
         if baudrate is None:
             return None
         return round(sum(rtu_transaction_s(r, baudrate, bits_per_char) for r in reqs) * 1000, 1)
@@ -223,11 +216,9 @@ def profile_plan(prof: Any, baudrate: int | None, bits_per_char: int = 10) -> di
     }
 
 
-def gateway_plan(cfg: Any, profiles: dict[str, Any]) -> dict[str, Any]:
+def gateway_plan(cfg: GatewayConfig, profiles: dict[str, Profile]) -> dict[str, Any]:
     """Every enabled device's plan at its bus's settings, and each bus's load: the share
     of the line's time its devices take at their poll intervals (over 100 %: overruns)."""
-    from drivers.settings import ModbusRtuBusConfig, ModbusRtuOverTcpBusConfig
-
     devices = []
     load: dict[str, float] = {}
     cycle: dict[str, tuple[int, float]] = {}
@@ -291,15 +282,11 @@ def _ms(x: float | None) -> str:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from edge_agent.cli.diag import reader_may_leave
-
     with reader_may_leave():  # `... --json | head` ends quietly
         return _plan(args)
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from edge_agent.cli.root import UsageError
-
     if args.id is not None:
         extra = list(args.profiles)
         if args.config is not None:
@@ -314,8 +301,6 @@ def _plan(args: argparse.Namespace) -> int:
         else:
             _print_profile_plan(result)
         return 0
-
-    from edge_agent.config import DEFAULT_CONFIG
 
     cfg = _load_config(args.config or DEFAULT_CONFIG)
     profiles = _load(list(args.profiles) + [cfg.resolve(p) for p in cfg.gateway.profiles])
@@ -386,7 +371,5 @@ def _print_profile_plan(result: dict[str, Any]) -> None:
     )
 
 
-def _load_config(path: Path) -> Any:
-    from edge_agent.config import load_config
-
+def _load_config(path: Path) -> GatewayConfig:
     return load_config(path, check_files=False)

@@ -1,50 +1,49 @@
-"""Root parser: global options, subcommands, and the one place user errors become one line."""
+"""Root parser: global options, subcommands, and the one place user errors become one line.
+
+Every command module is imported here, at the top: they are light (argparse, pydantic
+models, the control client). What is heavy (numba through `rules`, the daemon, the
+demo's simulators, matplotlib) each command module imports inside the handler that
+needs it, so `edge-agent status` starts without compiling or loading any of it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from edge_agent import __version__
-from edge_agent.config import DEFAULT_CONFIG
+from edge_agent.cli import (
+    buffer_cmd,
+    config_cmd,
+    profiles_cmd,
+    read_cmd,
+    rules_cmd,
+    run_cmd,
+    status_cmd,
+    tail_cmd,
+)
+from edge_agent.cli.options import Parser
 from edge_agent.errors import EdgeAgentError
-from edge_agent.logs import setup_logging
+from edge_agent.system.logs import setup_logging
 
 Handler = Callable[[argparse.Namespace], int]
 
-
-class UsageError(EdgeAgentError):
-    """A wrong command-line argument."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # One line and exit 2, instead of argparse's usage dump.
-        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
-        raise SystemExit(2)
-
-
-def add_config_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-c",
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG,
-        metavar="FILE",
-        help=f"gateway config (default {DEFAULT_CONFIG})",
-    )
-
-
-def add_json_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+# In the order `edge-agent --help` lists them.
+COMMANDS = (
+    run_cmd,
+    config_cmd,
+    rules_cmd,
+    profiles_cmd,
+    status_cmd,
+    tail_cmd,
+    read_cmd,
+    buffer_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from edge_agent.cli import buffer_cmd, config_cmd, diag, profiles_cmd, rules_cmd, run_cmd
-
-    parser = _Parser(
+    parser = Parser(
         prog="edge-agent",
         description="Field gateway agent for urban lifelines: poll, detect, store, forward.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -58,9 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for module in (run_cmd, config_cmd, rules_cmd, profiles_cmd, diag, buffer_cmd):
+    for module in COMMANDS:
         module.register(sub)
     return parser
 
@@ -69,6 +68,12 @@ def run_cli(argv: Sequence[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(list(argv))
     setup_logging(args.log_level, args.log_format)
+    return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; an EdgeAgentError becomes `edge-agent: error: ...` lines
+    on stderr and exit code 1, never a traceback."""
     handler: Handler = args.handler
     try:
         return handler(args)

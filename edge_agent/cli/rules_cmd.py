@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from edge_agent.cli.options import UsageError, add_json_option
 from edge_agent.cli.output import print_json
+from edge_agent.daemon.loading import DEFAULT_PACKS, load_everything, point_metas
 from edge_agent.errors import ConfigError, Problem
+from edge_agent.store.query import reading_columns
+from rules.errors import RuleError
+from rules.spec import RuleSet, load_rules
 
 
 def register(sub: Any) -> None:
-    from edge_agent.cli.root import add_json_option
-
     p = sub.add_parser(
         "rules",
         help="check rule files, replay history through them",
@@ -79,17 +83,11 @@ def register(sub: Any) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from edge_agent.cli.root import UsageError
-    from rules.errors import RuleError
-    from rules.spec import RuleSet, load_rules
-
     if not args.files and args.config is None:
         raise UsageError("give rule files or pack names, or -c CONFIG")
     try:
         ruleset: RuleSet
         if args.config is not None:
-            from edge_agent.agent import load_everything
-
             _, _, ruleset = load_everything(args.config)
         else:
             ruleset = load_rules(args.files, Path.cwd())
@@ -108,32 +106,36 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from edge_agent.cli.root import UsageError
-    from rules.backtest import format_summary, run_backtest
-    from rules.errors import RuleError
+    # The backtest brings numpy and the numba kernels, its plot matplotlib: only it needs them.
+    from rules.backtest import format_summary, is_database, readings_from_columns, run_backtest
+    from rules.backtest.plot import plot_backtest
 
     base_dir = Path.cwd()
     refs: list[str] = list(args.rules or [])
     points = None
     mode = args.mode or "normal"
     if args.config is not None:
-        from edge_agent.agent import load_everything, point_metas
-
         cfg, profiles, _ = load_everything(args.config)
         points = point_metas(cfg, profiles)
         mode = args.mode or cfg.gateway.mode
         if not refs:
-            refs, base_dir = list(cfg.gateway.rules) or ["gas", "water", "drainage"], cfg.base_dir
+            refs, base_dir = list(cfg.gateway.rules) or list(DEFAULT_PACKS), cfg.base_dir
     if not refs:
         raise UsageError("give --rules FILE_OR_PACK... or -c CONFIG")
     if not args.data.is_file():
         raise UsageError(f"--data {args.data}: file not found")
     bar = ProgressBar("replaying")
     try:
+        data = args.data
+        if is_database(args.data):  # rules read no SQL: the store's query hands columns over
+            c = reading_columns(args.data)
+            data = readings_from_columns(c.keys, c.point_idx, c.ts_ms, c.value, c.quality)
         result = run_backtest(
-            refs, args.data, base_dir=base_dir, points=points, points_csv=args.points,
-            out=args.out, plot=args.plot, mode=mode, progress=bar,
+            refs, data, base_dir=base_dir, points=points, points_csv=args.points,
+            out=args.out, mode=mode, progress=bar,
         )  # fmt: skip
+        if args.plot is not None:
+            plot_backtest(result, args.plot)
     except RuleError as err:
         raise ConfigError([Problem(f, loc, m) for f, loc, m in err.problems]) from err
     except (OSError, ValueError) as err:
@@ -173,8 +175,6 @@ class ProgressBar:
         self._last = 0.0
 
     def __call__(self, done: int, total: int) -> None:
-        import time
-
         now = time.monotonic()
         if total < self.min_total or (now - self._last < 0.2 and done < total):
             return

@@ -6,10 +6,11 @@ import argparse
 import asyncio
 from typing import Any
 
+from edge_agent.cli.options import UsageError, add_config_option
+from edge_agent.system.logs import setup_logging
+
 
 def register(sub: Any) -> None:
-    from edge_agent.cli.root import add_config_option
-
     run = sub.add_parser(
         "run",
         help="run the agent until SIGTERM/SIGINT",
@@ -46,22 +47,21 @@ def register(sub: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge_agent.agent import run_agent
+    # The daemon brings numba (compiled kernels), pymodbus and aiomqtt: only `run` needs them.
+    from edge_agent.daemon.agent import run_agent
 
     asyncio.run(run_agent(args.config))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    # The demo brings the daemon and the field simulators: only `demo` needs them.
     from edge_agent.demo import parse_hostport, run_demo
-    from edge_agent.logs import setup_logging
 
     broker = parse_hostport(args.mqtt) if args.mqtt else None
     if args.log_level == "info":
         # The demo prints alarms itself; the log then only shows warnings and errors.
         setup_logging("warning", args.log_format)
     if args.duration <= 0:
-        from edge_agent.cli.root import UsageError
-
         raise UsageError("--duration must be positive")
     return asyncio.run(run_demo(broker=broker, duration_s=args.duration))

@@ -7,80 +7,22 @@ clock of the machine running the CLI (and tests are deterministic).
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-LEVEL_NAMES = {1: "red", 2: "orange", 3: "yellow", 4: "blue"}
+from drivers.base import BIT_TABLES
+from edge_agent.cli.output import (
+    format_age,
+    format_bytes,
+    format_duration,
+    format_level,
+    format_table,
+    format_ts,
+    format_value,
+)
+
 # Older than this, unsent messages mean the uplink is not keeping up.
 BUFFER_LAG_WARN_MS = 60_000
-
-
-def format_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> list[str]:
-    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    out = []
-    for n, r in enumerate(cells):
-        out.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return out
-
-
-def format_duration(ms: float) -> str:
-    """12s, 5m12s, 3h04m, 2d03h: short enough for a table cell."""
-    s = int(max(0, ms) // 1000)
-    if s < 60:
-        return f"{s}s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    if h < 24:
-        return f"{h}h{m:02d}m"
-    d, h = divmod(h, 24)
-    return f"{d}d{h:02d}h"
-
-
-def format_age(ts_ms: int | None, now_ms: int) -> str:
-    if ts_ms is None:
-        return "never"
-    return f"{format_duration(now_ms - ts_ms)} ago"
-
-
-def format_ts(ts_ms: int) -> str:
-    """ISO 8601 UTC with milliseconds, as in the logs."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts_ms / 1000)) + f".{ts_ms % 1000:03d}Z"
-
-
-def format_value(value: Any, unit: str | None = None) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        text = "nan"
-    elif isinstance(value, bool):
-        text = str(value).lower()
-    elif isinstance(value, float):
-        text = f"{value:.6g}"
-    else:
-        text = str(value)
-    return f"{text} {unit}" if unit else text
-
-
-def format_level(level: int | None) -> str:
-    if level is None:
-        return "-"
-    return f"{level} {LEVEL_NAMES.get(level, '')}".rstrip()
-
-
-def format_bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"  # pragma: no cover - loop always returns
 
 
 # ---------------------------------------------------------------- status
@@ -337,7 +279,7 @@ def render_read(result: Mapping[str, Any]) -> str:
     if result.get("point"):
         head = f"{result['point']}: {head}"
     out = [head]
-    if table in ("coil", "discrete"):
+    if table in BIT_TABLES:
         rows = [[address + i, w] for i, w in enumerate(words)]
         out += format_table(rows, ("ADDRESS", "BIT"))
     else:

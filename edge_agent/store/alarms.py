@@ -6,36 +6,33 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from edge_agent.records import AlarmState, AlarmTransition
-from edge_agent.uplink.payloads import finite
+from edge_agent.records import AlarmState, AlarmTransition, finite
 
-_COLUMNS = 'alarm_id, ts_ms, device, point, rule, kind, level, state, value, "limit", unit, eta_s'
-
-
-def insert(conn: sqlite3.Connection, transitions: Sequence[AlarmTransition]) -> None:
-    conn.executemany(
-        f"INSERT INTO alarms({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                t.alarm_id,
-                t.ts_ms,
-                t.device,
-                t.point,
-                t.rule,
-                t.kind,
-                t.level,
-                str(t.state),
-                finite(t.value),
-                finite(t.limit),
-                t.unit,
-                t.eta_s,
-            )
-            for t in transitions
-        ],
-    )
+_NAMES = ("alarm_id", "ts_ms", "device", "point", "rule", "kind", "level", "state", "value",
+          '"limit"', "unit", "eta_s")  # fmt: skip
+_COLUMNS = ", ".join(_NAMES)
 
 
-def _row(r: Any) -> AlarmTransition:
+def columns(alias: str) -> str:
+    """The columns `from_row` reads, qualified by a table alias (for joins)."""
+    return ", ".join(f"{alias}.{c}" for c in _NAMES)
+
+
+def insert(conn: sqlite3.Connection, transitions: Sequence[AlarmTransition]) -> list[int]:
+    """Insert in order (the caller's transaction); returns each transition's row id."""
+    ids = []
+    for t in transitions:
+        cur = conn.execute(
+            f"INSERT INTO alarms({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (t.alarm_id, t.ts_ms, t.device, t.point, t.rule, t.kind, t.level, str(t.state),
+             finite(t.value), finite(t.limit), t.unit, t.eta_s),
+        )  # fmt: skip
+        ids.append(int(cur.lastrowid or 0))
+    return ids
+
+
+def from_row(r: Sequence[Any]) -> AlarmTransition:
+    """An AlarmTransition from the columns of `columns()`, in that order."""
     (alarm_id, ts_ms, device, point, rule, kind, level, state, value, limit, unit, eta_s) = r
     return AlarmTransition(
         alarm_id=str(alarm_id),
@@ -59,7 +56,7 @@ def active(conn: sqlite3.Connection) -> list[AlarmTransition]:
         f"SELECT {_COLUMNS} FROM alarms WHERE id IN "
         "(SELECT max(id) FROM alarms GROUP BY alarm_id) AND state != 'cleared' ORDER BY id"
     ).fetchall()
-    return [_row(r) for r in rows]
+    return [from_row(r) for r in rows]
 
 
 def prune_cleared(conn: sqlite3.Connection, before_ts_ms: int) -> int:
@@ -75,7 +72,7 @@ def prune_cleared(conn: sqlite3.Connection, before_ts_ms: int) -> int:
 def recent(conn: sqlite3.Connection, n: int) -> list[AlarmTransition]:
     """The last `n` alarm transitions, newest first."""
     rows = conn.execute(f"SELECT {_COLUMNS} FROM alarms ORDER BY id DESC LIMIT ?", (n,))
-    return [_row(r) for r in rows.fetchall()]
+    return [from_row(r) for r in rows.fetchall()]
 
 
 def raised_at(conn: sqlite3.Connection, alarm_ids: Sequence[str]) -> dict[str, int]:

@@ -59,6 +59,11 @@ MIGRATIONS: list[str] = [
     INSERT INTO meta(key, value) VALUES ('next_seq', 1), ('dropped_messages', 0),
         ('dropped_readings', 0);
     """,
+    # 2: an alarm event owed to the platform refers to its row in `alarms` (a fact,
+    # encoded by the uplink at send) instead of carrying the event's JSON.
+    """
+    ALTER TABLE outbox ADD COLUMN alarm_ref INTEGER;
+    """,
 ]
 
 

@@ -11,19 +11,37 @@ reconnect or restart they are resent as they are, so a duplicate repeats its `se
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
+from edge_agent.records import AlarmTransition, Reading
+from edge_agent.store import alarms
 from edge_agent.store import seq as counters
 
 Kind = Literal["alarm", "telemetry"]
 
 
+class ReadingsCodec(Protocol):
+    """How telemetry readings are kept in the outbox until they are sent: the uplink's
+    choice (it alone knows the wire format), handed to the store at construction.
+
+    A long outage drains faster when stored bodies can be joined without decoding them:
+    `encode` makes one body from a poll's readings, and bodies of one device joined with
+    `separator` must be a valid body too."""
+
+    separator: str
+
+    def encode(self, readings: Sequence[Reading]) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
-    """One sealed message. `body` is the alarm event JSON (without seq) or, for
-    telemetry, the JSON fragment of its readings (see uplink.payloads)."""
+    """One sealed message. An alarm row carries its transition (a fact of the alarms
+    table, encoded at send); a telemetry row carries its stored readings `body`.
+
+    `body` of an alarm row is empty, except in rows written by edge-agent 0.1, which kept
+    the alarm event's JSON there (`alarm` is None for those)."""
 
     seq: int
     kind: Kind
@@ -32,6 +50,7 @@ class OutboxRow:
     point: str | None
     n: int
     body: str
+    alarm: AlarmTransition | None = None
 
 
 def add_telemetry(
@@ -52,33 +71,42 @@ def add_telemetry(
 
 
 def add_alarm(
-    conn: sqlite3.Connection, *, gateway: str, device: str, point: str, body: str, created_ms: int
-) -> None:
+    conn: sqlite3.Connection, *, gateway: str, device: str, point: str, alarm_ref: int,
+    created_ms: int,
+) -> None:  # fmt: skip
+    """An alarm event owed to the platform: a reference to its row in `alarms`."""
     conn.execute(
-        "INSERT INTO outbox(kind, gateway, device, point, n, body, created_ms) "
-        "VALUES ('alarm', ?, ?, ?, 1, ?, ?)",
-        (gateway, device, point, body, created_ms),
+        "INSERT INTO outbox(kind, gateway, device, point, n, body, alarm_ref, created_ms) "
+        "VALUES ('alarm', ?, ?, ?, 1, '', ?, ?)",
+        (gateway, device, point, alarm_ref, created_ms),
     )
 
 
 def sealed(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[OutboxRow]:
     rows = conn.execute(
-        "SELECT seq, kind, gateway, device, point, n, body FROM outbox "
-        "WHERE seq > ? ORDER BY seq LIMIT ?",
+        f"SELECT o.seq, o.kind, o.gateway, o.device, o.point, o.n, o.body, a.id, "
+        f"{alarms.columns('a')} FROM outbox o LEFT JOIN alarms a ON a.id = o.alarm_ref "
+        "WHERE o.seq > ? ORDER BY o.seq LIMIT ?",
         (after_seq, limit),
     ).fetchall()
-    return [OutboxRow(*r) for r in rows]
+    return [
+        OutboxRow(
+            seq=r[0], kind=r[1], gateway=r[2], device=r[3], point=r[4], n=r[5], body=r[6],
+            alarm=None if r[7] is None else alarms.from_row(r[8:]),
+        )
+        for r in rows
+    ]  # fmt: skip
 
 
-def seal(conn: sqlite3.Connection, limit: int, max_body_bytes: int) -> int:
+def seal(conn: sqlite3.Connection, limit: int, max_body_bytes: int, separator: str) -> int:
     """Seal up to `limit` open messages (the caller's transaction). Returns how many."""
     seq = counters.next_seq(conn)
     count = 0
-    alarms = conn.execute(
+    alarm_rows = conn.execute(
         "SELECT id FROM outbox WHERE seq IS NULL AND kind = 'alarm' ORDER BY id LIMIT ?",
         (limit,),
     ).fetchall()
-    for (row_id,) in alarms:
+    for (row_id,) in alarm_rows:
         conn.execute("UPDATE outbox SET seq = ? WHERE id = ?", (seq, row_id))
         seq += 1
         count += 1
@@ -88,7 +116,7 @@ def seal(conn: sqlite3.Connection, limit: int, max_body_bytes: int) -> int:
         ).fetchone()
         if head is None:
             break
-        _seal_device(conn, head[0], seq, max_body_bytes)
+        _seal_device(conn, head[0], seq, max_body_bytes, separator)
         seq += 1
         count += 1
     if count:
@@ -101,7 +129,9 @@ def has_open(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM outbox WHERE seq IS NULL LIMIT 1").fetchone() is not None
 
 
-def _seal_device(conn: sqlite3.Connection, device: str, seq: int, max_body_bytes: int) -> None:
+def _seal_device(
+    conn: sqlite3.Connection, device: str, seq: int, max_body_bytes: int, separator: str
+) -> None:
     """Join the oldest open telemetry rows of one device into its head row, and seal it."""
     ids: list[int] = []
     bodies: list[str] = []
@@ -114,20 +144,20 @@ def _seal_device(conn: sqlite3.Connection, device: str, seq: int, max_body_bytes
         (device,),
     )
     for row_id, n, reading_lo, body in cur:
-        if ids and size + len(body) + 1 > max_body_bytes:
+        if ids and size + len(body) + len(separator) > max_body_bytes:
             break
         ids.append(row_id)
         bodies.append(body)
         n_total += n
         lo = reading_lo if lo is None else min(lo, reading_lo)
-        size += len(body) + 1
+        size += len(body) + len(separator)
     cur.close()
     head, rest = ids[0], ids[1:]
     if rest:
         conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in rest])
         conn.execute(
             "UPDATE outbox SET seq = ?, n = ?, reading_lo = ?, body = ? WHERE id = ?",
-            (seq, n_total, lo, ",".join(bodies), head),
+            (seq, n_total, lo, separator.join(bodies), head),
         )
     else:
         conn.execute("UPDATE outbox SET seq = ? WHERE id = ?", (seq, head))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from edge_agent.records import Reading
-from edge_agent.uplink.payloads import finite
+from edge_agent.records import Reading, finite
 
 
 def insert(conn: sqlite3.Connection, readings: Sequence[Reading]) -> int:

@@ -7,7 +7,6 @@ once, durably, together with any buffered readings, before anything can publish 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -15,14 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.clock import now_ms, t_mono
-from edge_agent.config import GatewayConfig
 from edge_agent.records import AlarmTransition, DevicePoll
 from edge_agent.store import alarms, limits, migrations, outbox, readings
 from edge_agent.store import seq as counters
 from edge_agent.store.db import connect, transaction
 from edge_agent.store.errors import StoreError
-from edge_agent.store.outbox import OutboxRow
-from edge_agent.uplink.payloads import alarm_event, dumps, readings_fragment
+from edge_agent.store.outbox import OutboxRow, ReadingsCodec
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +41,13 @@ class Store:
         conn: sqlite3.Connection,
         path: Path,
         *,
+        codec: ReadingsCodec,
         commit_interval_s: float = 1.0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self.conn = conn
         self.path = path
+        self.codec = codec
         self.commit_interval_s = commit_interval_s
         self.max_message_bytes = max_message_bytes
         self._polls: list[tuple[DevicePoll, str]] = []
@@ -62,6 +61,7 @@ class Store:
         cls,
         path: Path | str,
         *,
+        codec: ReadingsCodec,
         commit_interval_s: float = 1.0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> Store:
@@ -89,19 +89,14 @@ class Store:
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"cannot open buffer database {path}: {err}") from err
         store = cls(
-            conn, path, commit_interval_s=commit_interval_s, max_message_bytes=max_message_bytes
+            conn,
+            path,
+            codec=codec,
+            commit_interval_s=commit_interval_s,
+            max_message_bytes=max_message_bytes,
         )
         store.recovery = recovery
         return store
-
-    @classmethod
-    def from_config(cls, cfg: GatewayConfig) -> Store:
-        """`{data_dir}/buffer.db` with the `[buffer]` settings."""
-        return cls.open(
-            cfg.data_dir / "buffer.db",
-            commit_interval_s=cfg.buffer.commit_interval_s,
-            max_message_bytes=cfg.buffer.max_message_kb * 1024,
-        )
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` after every commit that adds messages (the uplink's wake-up)."""
@@ -148,7 +143,7 @@ class Store:
                 self.conn,
                 gateway=gateway,
                 device=poll.device,
-                fragment=readings_fragment(poll.readings),
+                fragment=self.codec.encode(poll.readings),
                 n=len(poll.readings),
                 reading_lo=lo,
                 created_ms=created,
@@ -167,14 +162,14 @@ class Store:
 
         def write() -> None:
             self._write_polls(polls)
-            alarms.insert(self.conn, transitions)
-            for t in transitions:
+            refs = alarms.insert(self.conn, transitions)
+            for t, ref in zip(transitions, refs, strict=True):
                 outbox.add_alarm(
                     self.conn,
                     gateway=gateway_id,
                     device=t.device,
                     point=t.point,
-                    body=dumps(alarm_event(t, gateway_id)),
+                    alarm_ref=ref,
                     created_ms=created,
                 )
 
@@ -204,12 +199,15 @@ class Store:
         rows = outbox.sealed(self.conn, after_seq, limit)
         if len(rows) < limit and outbox.has_open(self.conn):
             counts: list[int] = []
-            try:
-                self._commit(
-                    lambda: counts.append(
-                        outbox.seal(self.conn, limit - len(rows), self.max_message_bytes)
-                    )
+            sep = self.codec.separator
+
+            def seal() -> None:
+                counts.append(
+                    outbox.seal(self.conn, limit - len(rows), self.max_message_bytes, sep)
                 )
+
+            try:
+                self._commit(seal)
             except StoreError as err:
                 # Disk full: what is sealed can still go out; the rest waits for room.
                 log.debug("cannot seal more messages reason=%s", err)
@@ -290,29 +288,6 @@ class Store:
 
     def size_bytes(self) -> int:
         return limits.used_bytes(self.conn)
-
-    async def maintain(
-        self,
-        *,
-        max_bytes: int,
-        retention_s: float,
-        tick_s: float = 0.25,
-        prune_every_s: float = 60.0,
-    ) -> None:
-        """Run forever: flush batched readings when due, keep the cap, prune history."""
-        next_prune = t_mono()
-        next_cap = t_mono()
-        while True:
-            if self.flush_due():
-                self.flush()
-            now = t_mono()
-            if now >= next_cap:
-                self.enforce_cap(max_bytes)
-                next_cap = now + 1.0
-            if now >= next_prune:
-                self.prune(retention_s)
-                next_prune = now + prune_every_s
-            await asyncio.sleep(tick_s)
 
     def close(self) -> None:
         try:

@@ -9,6 +9,7 @@ TLS is either verified or refused: there is no fallback to plain text.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -247,8 +248,6 @@ async def watch(
 ) -> AsyncIterator[tuple[str, Any]]:
     """Subscribe as a platform would and yield (topic, decoded JSON payload), reconnecting
     while the broker is away. For the demo and diagnostics, not the agent's own link."""
-    import json
-
     while True:
         try:
             async with aiomqtt.Client(host, port, logger=log) as client:

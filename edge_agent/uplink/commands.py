@@ -29,11 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge_agent.clock import now_ms
 from edge_agent.config import CommandsConfig
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import EdgeAgentError, validation_brief
+from edge_agent.records import Json
 
 log = logging.getLogger(__name__)
 
-Json = dict[str, Any]
 MIN_KEY_BYTES = 16  # shorter is guessable (and catches placeholder files left in place)
 CommandId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
@@ -53,32 +53,15 @@ class Request(_Strict):
     sig: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
 
 
-class NoArgs(_Strict):
-    pass
+class _NoArgs(_Strict):
+    """`ping` (and an uplink's own `diag`) take no arguments."""
 
 
-class AckArgs(_Strict):
-    id: Annotated[str, Field(min_length=1, max_length=128)]
+NO_ARGS: type[BaseModel] = _NoArgs
 
-
-class ModeArgs(_Strict):
-    mode: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)]
-
-
-class ReadArgs(_Strict):
-    point: Annotated[
-        str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", min_length=3, max_length=129)
-    ]
-
-
-ARGS: dict[str, type[_Strict]] = {
-    "ping": NoArgs,
-    "ack": AckArgs,
-    "reload": NoArgs,
-    "mode": ModeArgs,
-    "read": ReadArgs,
-    "diag": NoArgs,
-}
+# The commands of the MQTT API (docs/asyncapi.yaml). Who serves which is registered by
+# the agent with each command's argument model; `ping` is the router's own.
+KNOWN = ("ping", "ack", "reload", "mode", "read", "diag")
 
 Handler = Callable[[Any], Awaitable[Json] | Json]
 
@@ -114,31 +97,34 @@ class CommandRouter:
                     f"[mqtt.commands] hmac_key_file {path} holds {len(self.key)} bytes: use at "
                     f"least {MIN_KEY_BYTES} random bytes (head -c 32 /dev/urandom > {path})"
                 )
-        self._handlers: dict[str, Handler] = {"ping": self._ping}
+        self._handlers: dict[str, tuple[Handler, type[BaseModel]]] = {"ping": (self._ping, _NoArgs)}
         self._seen: dict[str, int] = {}
         self.counters = {"accepted": 0, "rejected": 0}
 
-    def register(self, name: str, handler: Handler) -> None:
-        if name not in ARGS:
-            raise ValueError(f"unknown command {name!r}; known: {', '.join(ARGS)}")
-        self._handlers[name] = handler
+    def register(self, name: str, handler: Handler, args: type[BaseModel]) -> None:
+        """Serve `name` with `handler`, called with the request's args as `args`."""
+        if name not in KNOWN:
+            raise ValueError(f"unknown command {name!r}; known: {', '.join(KNOWN)}")
+        self._handlers[name] = (handler, args)
 
     async def __call__(self, name: str, payload: bytes) -> Json:
         cmd_id: str | None = None
         try:
             request = self._parse(payload)
             cmd_id = request.id
-            handler = self._authorise(name, request)
-            args = ARGS[name].model_validate(request.args)
+            handler, model = self._authorise(name, request)
+            args = model.model_validate(request.args)
         except CommandError as err:
             return self._refuse(name, cmd_id, str(err))
         except ValidationError as err:
-            return self._refuse(name, cmd_id, _brief(err))
+            return self._refuse(
+                name, cmd_id, "invalid command: " + validation_brief(err, root="command")
+            )
         try:
             result = handler(args)
             if inspect.isawaitable(result):
                 result = await result
-        except CommandError as err:
+        except EdgeAgentError as err:  # the handler's clean refusal (CommandError, OpError...)
             return self._refuse(name, cmd_id, str(err))
         except Exception as err:
             log.exception("command handler failed name=%s id=%s", name, cmd_id)
@@ -164,9 +150,9 @@ class CommandRouter:
             raise CommandError('malformed command: expected an object {"id", "args"}')
         return Request.model_validate(raw)
 
-    def _authorise(self, name: str, request: Request) -> Handler:
-        if name not in ARGS:
-            raise CommandError(f"unknown command {name!r}; known: {', '.join(ARGS)}")
+    def _authorise(self, name: str, request: Request) -> tuple[Handler, type[BaseModel]]:
+        if name not in KNOWN:
+            raise CommandError(f"unknown command {name!r}; known: {', '.join(KNOWN)}")
         if name not in self.cfg.allow:
             allowed = ", ".join(self.cfg.allow) or "none"
             raise CommandError(f"command {name!r} is not allowed here (allowed: {allowed})")
@@ -198,13 +184,5 @@ class CommandRouter:
         return {"id": cmd_id, "ok": False, "error": error}
 
     @staticmethod
-    def _ping(_: NoArgs) -> Json:
+    def _ping(_: _NoArgs) -> Json:
         return {"pong": True, "ts": now_ms()}
-
-
-def _brief(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors(include_url=False)[:3]:
-        loc = ".".join(str(x) for x in e["loc"]) or "command"
-        parts.append(f"{loc}: {e['msg']}")
-    return "invalid command: " + "; ".join(parts)

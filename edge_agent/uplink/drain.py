@@ -20,16 +20,15 @@ from typing import Any, Protocol
 from edge_agent import __version__
 from edge_agent.clock import now_ms, t_mono
 from edge_agent.config import GatewayConfig
-from edge_agent.logs import Episode
+from edge_agent.records import Json
 from edge_agent.store import OutboxRow, Store, StoreError
+from edge_agent.system.logs import Episode
 from edge_agent.uplink import payloads
 from edge_agent.uplink.client import LastWill, LinkError, MqttLink
-from edge_agent.uplink.commands import CommandRouter
+from edge_agent.uplink.commands import NO_ARGS, CommandRouter
 from edge_agent.uplink.topics import Topics
 
 log = logging.getLogger(__name__)
-
-Json = dict[str, Any]
 
 
 class CommandHandler(Protocol):
@@ -56,7 +55,6 @@ class Uplink:
         backoff_max_s: float = 60.0,
         stop_drain_s: float = 3.0,
         version: str = __version__,
-        maintain_store: bool = False,
     ) -> None:
         self.cfg = cfg
         self.store = store
@@ -65,7 +63,7 @@ class Uplink:
         self.encoder = payloads.Encoder(cfg.mqtt.payload)
         if commands is None:
             router = CommandRouter(cfg.mqtt.commands, base_dir=cfg.base_dir, fmt=cfg.mqtt.payload)
-            router.register("diag", lambda _: self.health())
+            router.register("diag", lambda _: self.health(), NO_ARGS)
             self.router: CommandRouter | None = router
             commands = router
         else:
@@ -73,7 +71,6 @@ class Uplink:
         self.commands: CommandHandler = commands
         self.health_source = health
         self.health_interval_s = health_interval_s or cfg.mqtt.health_interval_s
-        self.maintain_store = maintain_store
         self.backoff_min_s = backoff_min_s
         self.backoff_max_s = backoff_max_s
         self.stop_drain_s = stop_drain_s
@@ -101,7 +98,6 @@ class Uplink:
     async def run(self) -> None:
         """Connect, drain and reconnect until `stop()`."""
         attempt = 0
-        upkeep = asyncio.create_task(self._upkeep()) if self.maintain_store else None
         try:
             while not self._stopping.is_set():
                 try:
@@ -129,27 +125,7 @@ class Uplink:
                     async with asyncio.timeout(delay):
                         await self._stopping.wait()
         finally:
-            if upkeep is not None:
-                upkeep.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await upkeep
             self._done.set()
-
-    async def _upkeep(self) -> None:
-        """The store's periodic work (batched commits, size cap, retention), for an
-        uplink used without the agent (which runs `Store.maintain` itself)."""
-        buf = self.cfg.buffer
-        failing = False
-        while True:
-            try:
-                await self.store.maintain(
-                    max_bytes=int(buf.max_mb * 1_000_000), retention_s=buf.retention_days * 86400
-                )
-            except Exception as err:  # a disk error must not take delivery down with it
-                if not failing:
-                    log.exception("buffer upkeep failed reason=%s", err)
-                failing = True
-                await asyncio.sleep(5.0)
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Publish `offline`, disconnect cleanly (no last will) and end `run()`."""
@@ -303,7 +279,10 @@ class Uplink:
     async def _publish_row(self, link: MqttLink, row: OutboxRow) -> None:
         if row.kind == "alarm":
             topic = self.topics.alarm(row.device, row.point or "")
-            data = self.encoder.alarm(row.seq, row.body)
+            if row.alarm is not None:
+                data = self.encoder.alarm(row.seq, row.alarm, row.gateway)
+            else:
+                data = self.encoder.stored_alarm(row.seq, row.body)
             qos = 1
         else:
             topic = self.topics.telemetry(row.device)

@@ -1,31 +1,23 @@
 """Payload shapes of the MQTT API (PRODUCT.md "MQTT API") and their two encodings.
 
 JSON and msgpack carry the same schema. Non-finite numbers become null (JSON has no
-NaN). Telemetry readings are kept in the store as a pre-encoded JSON fragment (the
-elements of the `readings` array joined by commas) so that many poll cycles can be
-joined into one message without decoding them again.
+NaN). Alarm events are encoded at send from the transitions the store keeps. Telemetry
+readings are kept in the store as a pre-encoded JSON fragment (`StoredReadings`, handed
+to the store by the agent) so that many poll cycles can be joined into one message
+without decoding them again.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import msgpack
 
-from edge_agent.records import AlarmTransition, Quality, Reading
+from edge_agent.records import AlarmTransition, Json, Quality, Reading, finite
 
 PayloadFormat = Literal["json", "msgpack"]
-Json = dict[str, Any]
-
-
-def finite(x: float | None) -> float | None:
-    """NaN and ±inf have no JSON form: they travel as null."""
-    if x is None or not math.isfinite(x):
-        return None
-    return float(x)
 
 
 def dumps(obj: Any) -> str:
@@ -44,6 +36,21 @@ def reading_element(r: Reading) -> Json:
 def readings_fragment(readings: Iterable[Reading]) -> str:
     """`{...},{...}`: the inside of the readings array, ready to concatenate."""
     return ",".join(dumps(reading_element(r)) for r in readings)
+
+
+class StoredReadings:
+    """How the outbox keeps telemetry until it is sent (the store's ReadingsCodec): the
+    inside of the JSON `readings` array, so the bodies of many polls join with a comma
+    into one message without being decoded again (a long backlog drains in few, large
+    messages)."""
+
+    separator = ","
+
+    def encode(self, readings: Sequence[Reading]) -> str:
+        return readings_fragment(readings)
+
+
+STORED_READINGS = StoredReadings()
 
 
 def alarm_event(t: AlarmTransition, gateway: str) -> Json:
@@ -122,10 +129,14 @@ class Encoder:
         readings = json.loads(f"[{fragment}]")
         return self.encode({"seq": seq, "gateway": gateway, "device": device, "readings": readings})
 
-    def alarm(self, seq: int, stored: str) -> bytes:
-        """An alarm event from its stored JSON (all fields but seq)."""
-        event = json.loads(stored)
-        return self.encode({"seq": seq, **event})
+    def alarm(self, seq: int, t: AlarmTransition, gateway: str) -> bytes:
+        """An alarm event, encoded at send from the stored transition."""
+        return self.encode({"seq": seq, **alarm_event(t, gateway)})
+
+    def stored_alarm(self, seq: int, stored: str) -> bytes:
+        """An alarm event that edge-agent 0.1 stored as JSON (all fields but seq): rows
+        of a buffer written before the upgrade still go out as they were."""
+        return self.encode({"seq": seq, **json.loads(stored)})
 
 
 def decode(data: bytes, fmt: PayloadFormat = "json") -> Any:

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from rules.tables.base import KindTable
 from rules.tables.composite import CompositeTable
-from rules.tables.samples import (
+from rules.tables.health import DriftTable, FlatlineTable, RangeTable, SpikeTable, StaleTable
+from rules.tables.process import (
     AccumulationTable,
-    DriftTable,
-    FlatlineTable,
     NightFlowTable,
-    RangeTable,
     RateTable,
-    SpikeTable,
-    StaleTable,
     ThresholdTable,
     TrendTable,
 )

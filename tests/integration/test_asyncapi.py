@@ -13,9 +13,11 @@ import jsonschema
 import pytest
 import yaml
 
+from edge_agent.ops.args import AckArgs, ModeArgs, PointArgs
 from edge_agent.records import AlarmState
 from edge_agent.store import Store
 from edge_agent.uplink.drain import Uplink
+from edge_agent.uplink.payloads import STORED_READINGS
 from tests.conftest import ROOT, Broker
 from tests.integration.mqtt_helpers import (
     Collector,
@@ -77,12 +79,12 @@ async def test_everything_published_validates_against_the_document(
         health_interval_s=1,
         commands={"allow": ["ping", "ack", "reload", "mode", "read", "diag"]},
     )
-    store = Store.open(tmp_path / "buffer.db", commit_interval_s=0)
+    store = Store.open(tmp_path / "buffer.db", codec=STORED_READINGS, commit_interval_s=0)
     uplink = Uplink(cfg, store)
     assert uplink.router is not None
-    uplink.router.register("ack", lambda a: {"acked": a.id})
-    uplink.router.register("read", lambda a: {"point": a.point, "value": 0.3, "ts": 1})
-    uplink.router.register("mode", lambda a: {"mode": a.mode})
+    uplink.router.register("ack", lambda a: {"acked": a.id}, AckArgs)
+    uplink.router.register("read", lambda a: {"point": a.point, "value": 0.3, "ts": 1}, PointArgs)
+    uplink.router.register("mode", lambda a: {"mode": a.mode}, ModeArgs)
     task = asyncio.create_task(uplink.run())
 
     async with Collector(broker.port, f"{root}/#", fmt=fmt) as sub:

@@ -12,10 +12,11 @@ from drivers.bus import BusLine, open_bus
 from drivers.device import read_device
 from drivers.planner import plan_reads
 from drivers.profiles import Profile, load_profiles
-from drivers.ptypair import PtyPair
 from drivers.schedule import BackoffPolicy, DeviceHealth, Ticker
 from drivers.settings import ModbusRtuBusConfig
-from drivers.simulator import SimServer, SimulatedDevice
+from fieldsim.modbus_device import SimulatedDevice
+from fieldsim.modbus_server import SimServer
+from fieldsim.ptypair import PtyPair
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -14,7 +14,8 @@ from drivers.device import read_device
 from drivers.planner import plan_reads
 from drivers.profiles import PointSpec, Profile, load_profiles
 from drivers.settings import ModbusRtuOverTcpBusConfig, ModbusTcpBusConfig
-from drivers.simulator import SimServer, SimulatedDevice
+from fieldsim.modbus_device import SimulatedDevice
+from fieldsim.modbus_server import SimServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from drivers.profiles import load_profiles
-from drivers.simulator import SimulatedDevice, serve_tcp
+from fieldsim.modbus_device import SimulatedDevice
+from fieldsim.modbus_server import serve_tcp
 from tests.conftest import Broker
 from tests.integration.agent_process import (
     Platform,

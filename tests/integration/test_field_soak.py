@@ -34,7 +34,7 @@ import jsonschema
 import pytest
 import yaml
 
-from drivers.simfield import BusKind, FieldDevice, SimField
+from fieldsim.field import BusKind, FieldDevice, SimField
 from tests.conftest import ROOT, Broker
 from tests.integration.agent_process import Platform, agent_process, gateway_toml, subscribe_forever
 
@@ -363,7 +363,7 @@ async def test_agent_rides_out_field_faults_on_a_mixed_field(
     # A silent unit's poll (two 0.3 s timeouts) outlasts its 0.5 s interval: overruns.
     assert buses["rs485-1"]["overruns"] > 0
     assert health["devices"]["gd-202"]["overruns"] > 0
-    assert "WARNING edge_agent.poller: poll overrun device=gd-202 bus=rs485-1" in log
+    assert "WARNING edge_agent.pipeline.poller: poll overrun device=gd-202 bus=rs485-1" in log
     assert all(dev["online"] for dev in health["devices"].values())
 
     polls = {d: len(view.main(d)) for d in MAIN}

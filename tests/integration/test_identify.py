@@ -10,9 +10,10 @@ from drivers.bus import open_bus
 from drivers.errors import DeviceException
 from drivers.identify import identify, read_identification, scan_units, suggest
 from drivers.profiles import load_profiles
-from drivers.ptypair import PtyPair
 from drivers.settings import ModbusRtuBusConfig, ModbusTcpBusConfig
-from drivers.simulator import SimServer, SimulatedDevice
+from fieldsim.modbus_device import SimulatedDevice
+from fieldsim.modbus_server import SimServer
+from fieldsim.ptypair import PtyPair
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -17,8 +17,8 @@ from drivers.device import read_device
 from drivers.planner import plan_reads
 from drivers.profiles import load_profiles
 from drivers.schedule import BackoffPolicy, DeviceHealth, Ticker
-from drivers.simfield import FieldDevice, SimField
 from edge_agent.config import load_config
+from fieldsim.field import FieldDevice, SimField
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 

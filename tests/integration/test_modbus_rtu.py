@@ -16,9 +16,10 @@ from drivers.device import read_device
 from drivers.errors import BusClosed, BusTimeout, DeviceException, FrameError
 from drivers.planner import plan_reads
 from drivers.profiles import Profile, load_profiles
-from drivers.ptypair import PtyPair
 from drivers.settings import ModbusRtuBusConfig, ModbusRtuOverTcpBusConfig
-from drivers.simulator import SimServer, SimulatedDevice
+from fieldsim.modbus_device import SimulatedDevice
+from fieldsim.modbus_server import SimServer
+from fieldsim.ptypair import PtyPair
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

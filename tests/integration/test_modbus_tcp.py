@@ -16,7 +16,8 @@ from drivers.errors import BusClosed, BusTimeout, DeviceException
 from drivers.planner import plan_reads
 from drivers.profiles import Profile, load_profiles
 from drivers.settings import ModbusTcpBusConfig
-from drivers.simulator import SimServer, SimulatedDevice
+from fieldsim.modbus_device import SimulatedDevice
+from fieldsim.modbus_server import SimServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -13,9 +13,9 @@ from drivers.bus import BusLine, open_bus
 from drivers.device import read_device
 from drivers.planner import plan_reads
 from drivers.profiles import Profile, load_profile, load_profiles
-from drivers.ptypair import PtyPair
 from drivers.settings import SerialLineBusConfig
-from drivers.simulator import LineSensor, LineSimServer
+from fieldsim.line import LineSensor, LineSimServer
+from fieldsim.ptypair import PtyPair
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

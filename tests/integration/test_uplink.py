@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.pipeline.upkeep import keep_store
 from edge_agent.records import AlarmState
 from edge_agent.store import Store
 from edge_agent.uplink.drain import Uplink
+from edge_agent.uplink.payloads import STORED_READINGS
 from tests.conftest import Broker
 from tests.integration.mqtt_helpers import Collector, alarm, gateway_config, poll, unique_prefix
 
@@ -51,7 +53,7 @@ async def test_alarm_and_telemetry_arrive_with_every_contract_field(
 ) -> None:
     prefix = unique_prefix()
     cfg = gateway_config(broker.port, prefix, tmp_path)
-    store = Store.open(tmp_path / "buffer.db", commit_interval_s=0)
+    store = Store.open(tmp_path / "buffer.db", codec=STORED_READINGS, commit_interval_s=0)
     store.add_poll(
         poll("pt-101", 1_700_000_000_000, {"pressure": 0.31, "temp": math.nan}), "gw-test"
     )
@@ -145,7 +147,7 @@ async def test_broker_outage_delays_but_loses_nothing_and_seq_has_no_gaps(
     broker: Broker = make_broker(persistent=True)
     prefix = unique_prefix()
     cfg = gateway_config(broker.port, prefix, tmp_path, max_inflight=5)
-    store = Store.open(tmp_path / "buffer.db", commit_interval_s=0)
+    store = Store.open(tmp_path / "buffer.db", codec=STORED_READINGS, commit_interval_s=0)
     uplink = Uplink(cfg, store, backoff_min_s=0.1, backoff_max_s=0.5)
     sent_alarms = 0
     sent_polls = 0
@@ -207,7 +209,7 @@ async def test_broker_outage_delays_but_loses_nothing_and_seq_has_no_gaps(
 async def test_cleared_alarm_leaves_the_retained_snapshot(broker: Broker, tmp_path: Path) -> None:
     prefix = unique_prefix()
     cfg = gateway_config(broker.port, prefix, tmp_path)
-    store = Store.open(tmp_path / "buffer.db", commit_interval_s=0)
+    store = Store.open(tmp_path / "buffer.db", codec=STORED_READINGS, commit_interval_s=0)
     uplink = Uplink(cfg, store)
     task = asyncio.create_task(uplink.run())
     snap_topic = f"{prefix}/site-a/gw-test/alarms"
@@ -226,7 +228,7 @@ async def test_cleared_alarm_leaves_the_retained_snapshot(broker: Broker, tmp_pa
 async def test_telemetry_at_qos_0_when_configured(broker: Broker, tmp_path: Path) -> None:
     prefix = unique_prefix()
     cfg = gateway_config(broker.port, prefix, tmp_path, telemetry_qos=0)
-    store = Store.open(tmp_path / "buffer.db", commit_interval_s=0)
+    store = Store.open(tmp_path / "buffer.db", codec=STORED_READINGS, commit_interval_s=0)
     uplink = Uplink(cfg, store)
     task = asyncio.create_task(uplink.run())
     async with Collector(broker.port, f"{prefix}/#") as sub:
@@ -245,9 +247,10 @@ async def test_batched_readings_are_flushed_by_upkeep_when_no_poll_follows(
 ) -> None:
     prefix = unique_prefix()
     cfg = gateway_config(broker.port, prefix, tmp_path)
-    store = Store.open(tmp_path / "buffer.db", commit_interval_s=2.0)
-    uplink = Uplink(cfg, store, maintain_store=True)
+    store = Store.open(tmp_path / "buffer.db", codec=STORED_READINGS, commit_interval_s=2.0)
+    uplink = Uplink(cfg, store)
     task = asyncio.create_task(uplink.run())
+    upkeep = asyncio.create_task(keep_store(store, max_bytes=10**9, retention_s=86400))
     async with Collector(broker.port, f"{prefix}/#") as sub:
         await uplink.connected.wait()
         store.add_poll(poll("pt-101", 1_700_000_000_000, {"pressure": 0.3}), "gw-test")
@@ -257,6 +260,7 @@ async def test_batched_readings_are_flushed_by_upkeep_when_no_poll_follows(
         await sub.wait_for(lambda: len(sub.seqs()) == 1, 8)
     (tele,) = sub.on("/telemetry/pt-101")
     assert [r["value"] for r in tele.payload["readings"]] == [0.3, 0.4]
+    upkeep.cancel()
     await uplink.stop()
     await asyncio.wait_for(task, 5)
     store.close()

@@ -16,6 +16,7 @@ import pytest
 
 from edge_agent.store import Store
 from edge_agent.uplink.drain import Uplink
+from edge_agent.uplink.payloads import STORED_READINGS
 from tests.conftest import Broker
 from tests.integration.mqtt_helpers import (
     Collector,
@@ -97,7 +98,7 @@ async def test_bad_commands_are_answered_while_delivery_goes_on(
     prefix = unique_prefix()
     cfg = gateway_config(broker.port, prefix, tmp_path)
     root = f"{prefix}/site-a/gw-test"
-    store = Store.open(tmp_path / "buffer.db", commit_interval_s=0)
+    store = Store.open(tmp_path / "buffer.db", codec=STORED_READINGS, commit_interval_s=0)
     uplink = Uplink(cfg, store)
     task = asyncio.create_task(uplink.run())
     bad: list[tuple[str, bytes]] = [
@@ -137,7 +138,7 @@ async def test_health_is_published_with_buffer_and_uplink_counters(
 ) -> None:
     prefix = unique_prefix()
     cfg = gateway_config(broker.port, prefix, tmp_path, health_interval_s=1)
-    store = Store.open(tmp_path / "buffer.db", commit_interval_s=0)
+    store = Store.open(tmp_path / "buffer.db", codec=STORED_READINGS, commit_interval_s=0)
 
     def source() -> dict[str, object]:
         return {"devices": {"pt-101": {"polls": 3, "errors": 1}}, "buses": {"rs485-1": {}}}
@@ -165,7 +166,9 @@ async def test_tiny_buffer_during_an_outage_keeps_alarms_and_counts_dropped_tele
     prefix = unique_prefix()
     cfg = gateway_config(broker.port, prefix, tmp_path)
     broker.stop()  # the outage: nothing can be delivered
-    store = Store.open(tmp_path / "buffer.db", commit_interval_s=0, max_message_bytes=2048)
+    store = Store.open(
+        tmp_path / "buffer.db", codec=STORED_READINGS, commit_interval_s=0, max_message_bytes=2048
+    )
     for i in range(3000):
         store.add_poll(poll(f"dev-{i % 5}", 1_700_000_000_000 + i, {"level": float(i)}), "gw-test")
         if i % 500 == 0:

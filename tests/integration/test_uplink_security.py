@@ -15,6 +15,7 @@ import pytest
 
 from edge_agent.store import Store
 from edge_agent.uplink.drain import Uplink
+from edge_agent.uplink.payloads import STORED_READINGS
 from tests.conftest import Broker, free_port
 from tests.integration.certs import Pki, make_pki
 from tests.integration.mqtt_helpers import (
@@ -65,7 +66,7 @@ async def deliver_one_alarm(
     """Store an alarm and a poll, run the uplink until both arrive; return the payloads."""
     prefix = unique_prefix()
     cfg = gateway_config(port, prefix, tmp_path, **cfg_kwargs)
-    store = Store.open(tmp_path / f"buffer-{prefix}.db", commit_interval_s=0)
+    store = Store.open(tmp_path / f"buffer-{prefix}.db", codec=STORED_READINGS, commit_interval_s=0)
     store.add_alarms([alarm("a-1", eta_s=60.0)], "gw-test")
     store.add_poll(poll("pt-101", 1_700_000_000_000, {"pressure": 0.3}), "gw-test")
     fmt = cfg_kwargs.get("payload", "json")
@@ -129,7 +130,7 @@ async def test_wrong_password_is_a_clear_error_retried_with_backoff(
         password_file="wrong.pass",
         protocol=protocol,
     )
-    store = Store.open(tmp_path / "buffer.db", commit_interval_s=0)
+    store = Store.open(tmp_path / "buffer.db", codec=STORED_READINGS, commit_interval_s=0)
     store.add_alarms([alarm("a-1")], "gw-test")
     uplink = Uplink(cfg, store, backoff_min_s=0.2, backoff_max_s=0.4)
     task = asyncio.create_task(uplink.run())
@@ -184,7 +185,7 @@ async def failing_uplink(
     caplog.set_level(logging.DEBUG)
     prefix = unique_prefix()
     cfg = gateway_config(broker.port, prefix, tmp_path, **cfg_kwargs)
-    store = Store.open(tmp_path / f"buffer-{prefix}.db", commit_interval_s=0)
+    store = Store.open(tmp_path / f"buffer-{prefix}.db", codec=STORED_READINGS, commit_interval_s=0)
     store.add_alarms([alarm("a-1")], "gw-test")
     uplink = Uplink(cfg, store, backoff_min_s=0.2, backoff_max_s=0.4)
     task = asyncio.create_task(uplink.run())
@@ -256,7 +257,7 @@ async def test_mqtt5_publish_refused_by_the_broker_is_not_an_ack(
     acl.write_text(f"topic deny {prefix}/site-a/gw-test/alarm/#\ntopic readwrite #\n")
     broker = make_broker(extra=f"acl_file {acl}\n")
     cfg = gateway_config(broker.port, prefix, tmp_path, protocol="5")
-    store = Store.open(tmp_path / "buffer.db", commit_interval_s=0)
+    store = Store.open(tmp_path / "buffer.db", codec=STORED_READINGS, commit_interval_s=0)
     store.add_alarms([alarm("a-1")], "gw-test")
     uplink = Uplink(cfg, store, backoff_min_s=0.2, backoff_max_s=0.4)
     task = asyncio.create_task(uplink.run())

@@ -16,10 +16,11 @@ from edge_agent.config import GatewayConfig
 from edge_agent.records import AlarmState, AlarmTransition, DevicePoll, Quality, Reading
 from edge_agent.store import Store
 from edge_agent.uplink.drain import Uplink
+from edge_agent.uplink.payloads import STORED_READINGS
 
 
 async def main(cfg: GatewayConfig) -> None:
-    store = Store.open(sys.argv[2], commit_interval_s=0)
+    store = Store.open(sys.argv[2], codec=STORED_READINGS, commit_interval_s=0)
     feed = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--feed" else 0
     uplink = Uplink(cfg, store, backoff_min_s=0.1, backoff_max_s=0.5)
     task = asyncio.create_task(uplink.run())

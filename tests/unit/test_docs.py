@@ -29,9 +29,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from drivers.profiles import load_profiles
-from edge_agent.agent import load_everything, point_metas
 from edge_agent.cli.root import build_parser
 from edge_agent.config import GatewayConfig, load_config
+from edge_agent.daemon.loading import load_everything, point_metas
 from rules.compile import bind_rules, selects, tag_number
 from rules.spec import PACKS, load_rules
 

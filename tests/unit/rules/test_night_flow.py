@@ -17,7 +17,7 @@ from rules.engine import Engine
 from rules.events import AlarmState, PointMeta
 from rules.pairs import PAIRS
 from rules.spec import NightFlowRule, load_rules
-from rules.tables.samples import NightFlowTable
+from rules.tables.process import NightFlowTable
 
 H = 3_600_000
 T0 = 1_700_000_000_000 - (1_700_000_000_000 % (24 * H)) - 8 * H  # local (UTC+8) midnight

@@ -1,0 +1,59 @@
+"""`[gateway]` and the whole file: `GatewayConfig`, the root of gateway.toml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, PrivateAttr
+
+from drivers.settings import BusConfig
+from edge_agent.config.base import ConfigModel, TopicWord
+from edge_agent.config.buffer import BufferConfig
+from edge_agent.config.devices import DeviceConfig
+from edge_agent.config.modes import ModeWindow
+from edge_agent.config.mqtt import MqttConfig
+
+GatewayId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)]
+
+
+class GatewaySection(ConfigModel):
+    id: GatewayId
+    site: TopicWord
+    data_dir: Path = Path("/var/lib/edge-agent")
+    rules: list[str] = Field(default_factory=list)
+    profiles: list[str] = Field(default_factory=list)
+    mode: TopicWord = "normal"
+    mode_schedule: list[ModeWindow] = Field(default_factory=list)
+    # Where the CLI reaches the running daemon; unset: $RUNTIME_DIRECTORY, else data_dir.
+    control_socket: Path | None = None
+
+
+class GatewayConfig(ConfigModel):
+    gateway: GatewaySection
+    mqtt: MqttConfig = MqttConfig()
+    buffer: BufferConfig = BufferConfig()
+    buses: list[BusConfig] = Field(default_factory=list)
+    devices: list[DeviceConfig] = Field(default_factory=list)
+
+    # Where the file was read from: relative paths in it resolve against this folder.
+    _base_dir: Path = PrivateAttr(default=Path("."))
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
+
+    @property
+    def root_topic(self) -> str:
+        return f"{self.mqtt.topic_prefix}/{self.gateway.site}/{self.gateway.id}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve(self.gateway.data_dir)
+
+    def resolve(self, p: Path | str) -> Path:
+        p = Path(p)
+        return p if p.is_absolute() else self.base_dir / p
+
+    def bus(self, name: str) -> BusConfig:
+        return next(b for b in self.buses if b.name == name)

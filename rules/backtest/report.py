@@ -1,0 +1,81 @@
+"""What a replay yields (BacktestResult) and how it is reported: the per-rule summary,
+its table, and the alarms CSV that score_detection.py reads."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rules.backtest.readings import Readings
+from rules.events import AlarmState, AlarmTransition
+
+OUT_COLUMNS = ("ts", "point", "rule", "kind", "level", "state", "value")
+
+
+@dataclass
+class RuleSummary:
+    rule: str
+    kind: str
+    alarms: int = 0
+    time_in_alarm_s: float = 0.0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    points: set[str] = field(default_factory=set)
+
+
+@dataclass
+class BacktestResult:
+    transitions: list[AlarmTransition]
+    summary: list[RuleSummary]
+    samples: int
+    skipped: int  # samples of points the points list does not know
+    readings: Readings
+
+
+def summarize(transitions: Sequence[AlarmTransition], end_ts: int) -> list[RuleSummary]:
+    """Per rule: alarms raised, time in alarm (open alarms count to end_ts), first and last."""
+    by_rule: dict[str, RuleSummary] = {}
+    open_since: dict[str, int] = {}
+    for t in transitions:
+        s = by_rule.setdefault(t.rule, RuleSummary(t.rule, t.kind))
+        if t.state is AlarmState.RAISED:
+            s.alarms += 1
+            s.first_ts = t.ts_ms if s.first_ts is None else s.first_ts
+            s.last_ts = t.ts_ms
+            s.points.add(f"{t.device}/{t.point}")
+            open_since[t.alarm_id] = t.ts_ms
+        elif t.state is AlarmState.CLEARED and t.alarm_id in open_since:
+            s.time_in_alarm_s += (t.ts_ms - open_since.pop(t.alarm_id)) / 1000.0
+    for t in transitions:
+        if t.alarm_id in open_since and t.state is AlarmState.RAISED:
+            by_rule[t.rule].time_in_alarm_s += (end_ts - open_since.pop(t.alarm_id)) / 1000.0
+    return sorted(by_rule.values(), key=lambda s: s.rule)
+
+
+def write_alarms_csv(transitions: Iterable[AlarmTransition], path: Path) -> None:
+    """`ts,point,rule,kind,level,state,value`: the format score_detection.py reads."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(OUT_COLUMNS)
+        for t in transitions:
+            w.writerow((t.ts_ms, f"{t.device}/{t.point}", t.rule, t.kind, t.level,
+                        str(t.state), "" if t.value != t.value else repr(t.value)))  # fmt: skip
+
+
+def format_summary(summary: Sequence[RuleSummary]) -> str:
+    """A plain table: rule, kind, alarms, time in alarm, first and last raise (UTC)."""
+
+    def iso(ts: int | None) -> str:
+        if ts is None:
+            return "-"
+        return datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    rows = [("rule", "kind", "alarms", "in alarm", "first", "last")]
+    for s in summary:
+        rows.append((s.rule, s.kind, str(s.alarms), f"{s.time_in_alarm_s / 60:.1f} min",
+                     iso(s.first_ts), iso(s.last_ts)))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
