@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge_agent.config import GatewayConfig  # noqa: E402
-from edge_agent.records import DevicePoll, Quality, Reading  # noqa: E402
+from edge_agent.records import DevicePoll, Reading  # noqa: E402
 from edge_agent.store import Store  # noqa: E402
 from edge_agent.uplink.drain import Uplink  # noqa: E402
 from edge_agent.uplink.payloads import STORED_READINGS  # noqa: E402
@@ -107,7 +107,7 @@ def write_outage(
         for d in range(devices):
             dev = f"dev-{d:03d}"
             readings = tuple(
-                Reading(dev, n, ts, float(s) + i / 100, Quality.GOOD) for i, n in enumerate(names)
+                Reading(dev, n, ts, float(s) + i / 100, "good") for i, n in enumerate(names)
             )
             store.add_poll(DevicePoll(dev, ts, readings, ok=True), "gw-bench")
         t = time.perf_counter()

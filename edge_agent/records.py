@@ -1,12 +1,13 @@
-"""Immutable records passed between the pipeline's stages."""
+"""Immutable records passed between the pipeline's stages. `Quality` is the drivers'
+"good" / "bad" / "uncertain" (one definition, plain strings: no conversion per reading)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Literal
 
+from drivers.base import Quality
 from rules.events import AlarmState, AlarmTransition
 
 __all__ = ["AlarmState", "AlarmTransition", "DevicePoll", "Json", "Quality", "Reading", "finite"]
@@ -21,12 +22,6 @@ def finite(x: float | None) -> float | None:
     if x is None or not math.isfinite(x):
         return None
     return float(x)
-
-
-class Quality(StrEnum):
-    GOOD = "good"
-    BAD = "bad"
-    UNCERTAIN = "uncertain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +41,7 @@ class Reading:
 
     @property
     def usable(self) -> bool:
-        return self.quality is not Quality.BAD and not math.isnan(self.value)
+        return self.quality != "bad" and not math.isnan(self.value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ def reading_item(r: Reading, unit: str | None = None) -> dict[str, Any]:
         "point": r.point,
         "value": r.value if math.isfinite(r.value) else None,
         "unit": unit,
-        "quality": str(r.quality),
+        "quality": r.quality,
         "reason": r.reason,
     }
 

@@ -22,7 +22,7 @@ from drivers.profiles import Profile
 from drivers.schedule import BackoffPolicy, Change, DeviceHealth, Ticker
 from edge_agent.clock import now_ms, t_mono
 from edge_agent.config import DeviceConfig
-from edge_agent.records import DevicePoll, Quality, Reading
+from edge_agent.records import DevicePoll, Reading
 from edge_agent.system.logs import Episode
 
 log = logging.getLogger(__name__)
@@ -81,8 +81,7 @@ class DevicePoller:
         change = self.health.record(values)
         self._note(change, values, ts)
         readings = tuple(
-            Reading(self.device.name, v.name, ts, v.value, Quality(v.quality), v.reason)
-            for v in values
+            Reading(self.device.name, v.name, ts, v.value, v.quality, v.reason) for v in values
         )
         return DevicePoll(
             self.device.name,

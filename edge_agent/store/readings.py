@@ -19,7 +19,7 @@ def insert(conn: sqlite3.Connection, readings: Sequence[Reading]) -> int:
         "INSERT INTO readings(id, ts_ms, device, point, value, quality, reason) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
-            (first + i, r.ts_ms, r.device, r.point, finite(r.value), str(r.quality), r.reason)
+            (first + i, r.ts_ms, r.device, r.point, finite(r.value), r.quality, r.reason)
             for i, r in enumerate(readings)
         ],
     )

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import msgpack
 
-from edge_agent.records import AlarmTransition, Json, Quality, Reading, finite
+from edge_agent.records import AlarmTransition, Json, Reading, finite
 
 PayloadFormat = Literal["json", "msgpack"]
 
@@ -27,8 +27,8 @@ def dumps(obj: Any) -> str:
 
 def reading_element(r: Reading) -> Json:
     out: Json = {"ts": r.ts_ms, "point": r.point, "value": finite(r.value)}
-    out["quality"] = str(r.quality)
-    if r.quality is not Quality.GOOD:
+    out["quality"] = r.quality
+    if r.quality != "good":
         out["reason"] = r.reason or "unknown"
     return out
 

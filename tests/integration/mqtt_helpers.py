@@ -15,7 +15,7 @@ import aiomqtt
 import msgpack
 
 from edge_agent.config import GatewayConfig
-from edge_agent.records import AlarmState, AlarmTransition, DevicePoll, Quality, Reading
+from edge_agent.records import AlarmState, AlarmTransition, DevicePoll, Reading
 
 
 def unique_prefix() -> str:
@@ -134,7 +134,7 @@ def poll(device: str, ts_ms: int, values: dict[str, float]) -> DevicePoll:
             name,
             ts_ms,
             v,
-            Quality.GOOD if v == v else Quality.BAD,
+            "good" if v == v else "bad",
             None if v == v else "timeout",
         )
         for name, v in values.items()

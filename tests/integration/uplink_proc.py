@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edge_agent.clock import now_ms
 from edge_agent.config import GatewayConfig
-from edge_agent.records import AlarmState, AlarmTransition, DevicePoll, Quality, Reading
+from edge_agent.records import AlarmState, AlarmTransition, DevicePoll, Reading
 from edge_agent.store import Store
 from edge_agent.uplink.drain import Uplink
 from edge_agent.uplink.payloads import STORED_READINGS
@@ -27,7 +27,7 @@ async def main(cfg: GatewayConfig) -> None:
     for i in range(feed):
         ts = now_ms()
         store.add_poll(
-            DevicePoll("dev-1", ts, (Reading("dev-1", "level", ts, float(i), Quality.GOOD),), True),
+            DevicePoll("dev-1", ts, (Reading("dev-1", "level", ts, float(i), "good"),), True),
             cfg.gateway.id,
         )
         if i % 10 == 0:

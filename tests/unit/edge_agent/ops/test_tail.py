@@ -17,11 +17,11 @@ from edge_agent.control.server import ControlServer
 from edge_agent.ops import tail
 from edge_agent.ops.errors import OpError
 from edge_agent.ops.tail import TailHub, alarm_item, reading_item
-from edge_agent.records import AlarmState, AlarmTransition, Quality, Reading
+from edge_agent.records import AlarmState, AlarmTransition, Reading
 
 
 def reading(device: str = "pt-101", point: str = "pressure", value: float = 0.4) -> Reading:
-    return Reading(device, point, 1795536062120, value, Quality.GOOD)
+    return Reading(device, point, 1795536062120, value, "good")
 
 
 def transition() -> AlarmTransition:
@@ -64,7 +64,7 @@ async def until(predicate: Any) -> None:
 
 
 def test_items_have_the_documented_shape() -> None:
-    bad = Reading("pt-102", "pressure", 5, float("nan"), Quality.BAD, "timeout")
+    bad = Reading("pt-102", "pressure", 5, float("nan"), "bad", "timeout")
     assert reading_item(bad, "MPa") == {
         "type": "reading",
         "ts_ms": 5,

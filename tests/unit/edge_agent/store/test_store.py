@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.clock import now_ms
-from edge_agent.records import AlarmState, AlarmTransition, DevicePoll, Quality, Reading
+from edge_agent.records import AlarmState, AlarmTransition, DevicePoll, Reading
 from edge_agent.store import Store, StoreError
 from edge_agent.store.migrations import MIGRATIONS
 from edge_agent.uplink.payloads import STORED_READINGS
@@ -24,7 +24,7 @@ def poll(device: str, ts_ms: int, *values: float) -> DevicePoll:
             f"p{i}",
             ts_ms,
             v,
-            Quality.GOOD if v == v else Quality.BAD,
+            "good" if v == v else "bad",
             None if v == v else "timeout",
         )
         for i, v in enumerate(values)

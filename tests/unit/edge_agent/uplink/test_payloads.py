@@ -8,7 +8,7 @@ import math
 import msgpack
 import pytest
 
-from edge_agent.records import AlarmState, AlarmTransition, Quality, Reading
+from edge_agent.records import AlarmState, AlarmTransition, Reading
 from edge_agent.uplink.drain import backoff_s
 from edge_agent.uplink.payloads import (
     Encoder,
@@ -20,9 +20,9 @@ from edge_agent.uplink.payloads import (
 from edge_agent.uplink.topics import Topics
 
 READINGS = (
-    Reading("pt-1", "pressure", 1000, 0.25, Quality.GOOD),
-    Reading("pt-1", "temp", 1000, math.nan, Quality.BAD, "timeout"),
-    Reading("pt-1", "flow", 1000, math.inf, Quality.UNCERTAIN, None),
+    Reading("pt-1", "pressure", 1000, 0.25, "good"),
+    Reading("pt-1", "temp", 1000, math.nan, "bad", "timeout"),
+    Reading("pt-1", "flow", 1000, math.inf, "uncertain", None),
 )
 
 
