@@ -14,7 +14,6 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from drivers.bus import BusLine, open_bus
 from drivers.profiles import Profile
@@ -84,7 +83,7 @@ class Agent:
             self.cfg,
             self.store,
             commands=self.router,
-            health=self.health,
+            health=self.services.health,
             health_interval_s=self.cfg.mqtt.health_interval_s,
         )
         self.buses: dict[str, BusLine] = {}
@@ -272,18 +271,6 @@ class Agent:
         log.error("buffer was unreadable, moved aside to %s: %s", rec.moved_to, rec.reason)
         # An event rather than a condition: it is raised and closed at once, both delivered.
         return [raised, replace(raised, state=AlarmState.CLEARED)]
-
-    def health(self) -> dict[str, Any]:
-        buses = {
-            name: {"kind": self.cfg.bus(name).kind, **b.stats()} for name, b in self.buses.items()
-        }
-        devices = {
-            name: {"polls": p.health.polls, "failed_polls": p.health.failed_polls,
-                   "online": p.health.online, "reason": p.health.reason,
-                   "overruns": p.ticker.overruns, "last_good_ts": p.status.last_good_ts_ms}
-            for name, p in self.pollers.items()
-        }  # fmt: skip
-        return {"buses": buses, "devices": devices, "mode": self.detection.mode}
 
 
 async def run_agent(cfg_path: Path, on_alarm: AlarmHook | None = None) -> None:

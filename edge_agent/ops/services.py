@@ -138,6 +138,19 @@ class Services:
             "alarms": [alarm_json(t, since) for t, since in gw.active_alarms()],
         }  # fmt: skip
 
+    def health(self) -> Json:
+        """The agent's part of the MQTT `health` payload (the uplink adds its own and the
+        buffer's): the same counters `status` shows, in the health schema."""
+        gw = self.gw
+        buses = {name: {"kind": gw.cfg.bus(name).kind, **b.stats()} for name, b in gw.buses.items()}
+        devices = {
+            name: {"polls": p.health.polls, "failed_polls": p.health.failed_polls,
+                   "online": p.health.online, "reason": p.health.reason,
+                   "overruns": p.ticker.overruns, "last_good_ts": p.status.last_good_ts_ms}
+            for name, p in gw.pollers.items()
+        }  # fmt: skip
+        return {"buses": buses, "devices": devices, "mode": gw.mode}
+
     async def alarms(self, args: AlarmsArgs) -> Json:
         return {
             "now_ms": now_ms(),
