@@ -67,7 +67,8 @@ class Uplink:
             self.router: CommandRouter | None = router
             commands = router
         else:
-            self.router = None
+            # The agent's own router: its counters are the `commands` of `health`.
+            self.router = commands if isinstance(commands, CommandRouter) else None
         self.commands: CommandHandler = commands
         self.health_source = health
         self.health_interval_s = health_interval_s or cfg.mqtt.health_interval_s
