@@ -78,6 +78,7 @@ class Uplink:
         self.version = version
         self.batch = max(64, cfg.mqtt.max_inflight * 4)
         self.connected = asyncio.Event()
+        self.since_ms = now_ms()  # when `connected` last changed (or the uplink started)
         self.last_error: str | None = None
         self.counters = {"published": 0, "connects": 0, "connect_failures": 0}
         self._wake = asyncio.Event()
@@ -116,7 +117,9 @@ class Uplink:
                     self.counters["connect_failures"] += 1
                     self.last_error = f"{type(err).__name__}: {err}"
                 finally:
-                    self.connected.clear()
+                    if self.connected.is_set():
+                        self.connected.clear()
+                        self.since_ms = now_ms()
                 if self._stopping.is_set():
                     break
                 delay = backoff_s(attempt, self.backoff_min_s, self.backoff_max_s)
@@ -179,6 +182,7 @@ class Uplink:
         await self._publish_snapshot(link)
         await link.subscribe(self.topics.commands, qos=1)
         self.connected.set()  # announced, snapshot out, listening for commands
+        self.since_ms = now_ms()
         await _first_of(
             self._drain(link),
             self._listen(link),
