@@ -321,6 +321,8 @@ class Uplink:
         buffer: Json = dict(self.store.stats())
         buffer["size_bytes"] = self.store.size_bytes()
         buffer["max_bytes"] = int(self.cfg.buffer.max_mb * 1_000_000)
+        buffer["seq_mark"] = self.store.mark.value
+        buffer["file_restores"] = self.store.file_restores
         recovery = self.store.recovery
         buffer["recovered_from"] = None if recovery is None else str(recovery.moved_to)
         return payloads.health(
