@@ -1,6 +1,6 @@
-"""Inject sensor faults into the shared scenarios and list what the packs raise.
+"""Inject sensor faults into detection scenarios and list what the packs raise.
 
-    .venv/bin/python bench/fault_check.py [--data /work/shared/data/detection]
+    .venv/bin/python bench/fault_check.py --data DIR   (scenario folders, complete)
 
 Faults (outside the scenarios' process events): a value stuck for 2 h, a
 dropout of 1 h, spikes every 15 min for an hour (up, then down to the floor),
@@ -66,7 +66,7 @@ SCENARIOS = {
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--data", type=Path, default=Path("/work/shared/data/detection"))
+    ap.add_argument("--data", type=Path, required=True)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="edge-agent-faults-"))
     for name, (packs, t0, faults) in SCENARIOS.items():

@@ -11,6 +11,21 @@ or serial port that comes back is used again on the next poll, without a restart
 "close after N silent requests" is off too: one silent unit behind a gateway must not
 cut the others off (emqx/neuron#1602). We close a TCP link only after several timeouts
 in a row with no answer from anyone, which is how a half-open connection shows.
+
+Every answer is matched to its request before a value is taken from it (pymodbus
+checks little of this: any function code decodes, a transaction id or unit of 0 passes,
+bytes after a frame's declared data are ignored): the same unit, the same function
+code (or its exception), on TCP the same transaction id, exactly the length the request
+asks for, and its bytes exactly the frame of what was decoded, nothing before (TCP, RTU
+over TCP) and nothing after it. An RTU frame has no transaction id, so on RTU lines
+(serial or over TCP) an answer must also be followed by silence (`settle_s`): a late or
+duplicated answer, which would otherwise become the next request's reading, makes the
+exchange fail instead; and after any failure, or any byte that arrives while no request
+is out, the line is drained (quiet for `drain_s`) before the next request.
+
+pymodbus waits with `asyncio.wait_for`, which on Python 3.11 swallows a cancellation
+that lands in the same loop turn as the answer. `_transact` re-raises it, or a stopping
+agent's poller would go on polling forever.
 """
 
 from __future__ import annotations
@@ -24,9 +39,9 @@ from typing import Any, Self
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.framer import FramerType
-from pymodbus.pdu import ExceptionResponse
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
 
-from drivers.base import BIT_TABLES, Table
+from drivers.base import BIT_TABLES, Table, rtu_frame_gap_s
 from drivers.errors import BusClosed, BusTimeout, DeviceException, FrameError
 from drivers.settings import ModbusRtuBusConfig, ModbusRtuOverTcpBusConfig, ModbusTcpBusConfig
 
@@ -38,6 +53,20 @@ ModbusBusConfig = ModbusTcpBusConfig | ModbusRtuOverTcpBusConfig | ModbusRtuBusC
 TIMEOUTS_BEFORE_RECONNECT = 3
 # pymodbus closes the link after retries+3 unanswered requests unless told otherwise.
 _NEVER = 1 << 30
+# RTU over TCP: how long an answer must be followed by silence. RTU lines: the line must
+# be quiet for the bus timeout before a request after a failure or a stray byte (tried
+# up to _DRAIN_MAX times while bytes keep coming).
+SETTLE_S = 0.02
+_DRAIN_MAX = 5
+# Bytes of line noise tolerated before an RTU answer on a serial line (less than the
+# shortest frame, so never a whole earlier answer); none on TCP.
+_RTU_NOISE_BYTES = 3
+
+
+def cancel_pending() -> bool:
+    """Whether this task was asked to stop and the request swallowed it (see module doc)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def quiet_pymodbus() -> None:
@@ -68,14 +97,36 @@ class ModbusBus:
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._timeouts_in_row = 0
         self._down_logged = False
-        # Bytes arrived during the current attempt: a timeout with bytes is a bad frame
-        # (CRC error, cut short), not silence.
+        self.rtu = isinstance(cfg, ModbusRtuBusConfig) or cfg.kind == "modbus-rtu-over-tcp"
+        # Arrivals of bytes: during the current attempt (a timeout with bytes is a bad
+        # frame, not silence), and in all (a stray byte between requests shows here).
         self._rx_bytes = 0
+        self._arrivals = 0
+        self._rx_buffer = b""  # what the framer was last handed
+        self._asked: ModbusPDU | None = None  # the request on the line
+        self._answer_raw = b""  # the bytes the answer was decoded from
+        self._dirty = False  # drain before the next request
+        self._idle_mark = 0  # arrivals when the last exchange ended
+        # On a serial line a byte within 3.5 characters of a frame belongs to it; over
+        # TCP the serial side's timing is unknown, so wait a little longer.
+        self.settle_s = (
+            rtu_frame_gap_s(cfg.baudrate) if isinstance(cfg, ModbusRtuBusConfig) else SETTLE_S
+        )
+        self.drain_s = max(cfg.timeout_s, SETTLE_S)
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
         if not sending:
             self._rx_bytes += len(data)
+            self._arrivals += 1
+            self._rx_buffer = data
         return data
+
+    def _trace_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
+        if sending:
+            self._asked = pdu
+        else:
+            self._answer_raw = self._rx_buffer
+        return pdu
 
     def _make_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
         quiet_pymodbus()
@@ -86,6 +137,7 @@ class ModbusBus:
             "reconnect_delay": 0,  # no background reconnect task: we reconnect on demand
             "name": cfg.name,
             "trace_packet": self._trace,
+            "trace_pdu": self._trace_pdu,
         }
         client: AsyncModbusTcpClient | AsyncModbusSerialClient
         if isinstance(cfg, ModbusRtuBusConfig):
@@ -157,9 +209,14 @@ class ModbusBus:
             "discrete": "read_discrete_inputs",
         }[table]
         rr = await self._with_retries(
-            at, lambda c: getattr(c, call)(address, count=count, device_id=unit)
+            at, lambda c: getattr(c, call)(address, count=count, device_id=unit), exact=True
         )
-        values = [int(b) for b in rr.bits[:count]] if table in BIT_TABLES else list(rr.registers)
+        if table in BIT_TABLES:
+            got = len(rr.bits)
+            if got != 8 * ((count + 7) // 8):
+                raise FrameError(f"{at}: answer has {got} bits, expected {count}")
+            return [int(b) for b in rr.bits[:count]]
+        values = list(rr.registers)
         if len(values) != count:
             raise FrameError(f"{at}: answer has {len(values)} values, expected {count}")
         return values
@@ -182,24 +239,52 @@ class ModbusBus:
         more = int(rr.more_follows) != 0
         return objects, int(rr.next_object_id) if more else 0
 
-    async def _with_retries(self, at: str, call: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def _with_retries(
+        self, at: str, call: Callable[[Any], Awaitable[Any]], *, exact: bool = False
+    ) -> Any:
         attempts = self.cfg.retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                return await self._transact(at, call)
+                return await self._transact(at, call, exact=exact)
             except (BusTimeout, FrameError):
                 if attempt == attempts:
                     raise
                 log.debug("retry %s attempt=%d", at, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _transact(self, at: str, call: Callable[[Any], Awaitable[Any]]) -> Any:
-        """One request and its answer, with pymodbus's failure channels mapped to ours."""
+    async def _transact(
+        self, at: str, call: Callable[[Any], Awaitable[Any]], *, exact: bool = False
+    ) -> Any:
+        """One request and its answer, with pymodbus's failure channels mapped to ours,
+        and the answer matched to the request (see the module doc)."""
+        try:
+            rr = await self._exchange(at, call)
+            self._match(at, rr, exact)
+            if self.rtu:
+                await self._settle(at)
+        except BaseException:
+            self._dirty = True
+            raise
+        finally:
+            self._idle_mark = self._arrivals
+        self._timeouts_in_row = 0
+        if rr.isError():
+            code = int(rr.exception_code) if isinstance(rr, ExceptionResponse) else 0
+            raise DeviceException(code, f"{at}: device answered exception code {code}")
+        return rr
+
+    async def _exchange(self, at: str, call: Callable[[Any], Awaitable[Any]]) -> Any:
         if self._client is None:
             raise BusClosed(f"bus {self.name}: not open")
         if not self._client.connected:
             await self._connect()
+            if cancel_pending():
+                raise asyncio.CancelledError
+        if self.rtu:
+            await self._drain()
         self._rx_bytes = 0
+        self._asked = None
+        self._answer_raw = b""
         try:
             # pymodbus has its own timeout of the same length; ours bounds everything else.
             async with asyncio.timeout(self.cfg.timeout_s + 0.5):
@@ -216,11 +301,59 @@ class ModbusBus:
             raise BusClosed(f"{at}: link down ({err})") from err
         except ModbusException as err:
             raise FrameError(f"{at}: bad answer ({err})") from err
-        self._timeouts_in_row = 0
-        if rr.isError():
-            code = int(rr.exception_code) if isinstance(rr, ExceptionResponse) else 0
-            raise DeviceException(code, f"{at}: device answered exception code {code}")
+        if cancel_pending():
+            raise asyncio.CancelledError  # stopped while the answer came: stop, do not poll on
         return rr
+
+    def _match(self, at: str, rr: ModbusPDU, exact: bool) -> None:
+        """Refuse an answer that is not the answer to the request on the line."""
+        asked = self._asked
+        if asked is None:
+            raise FrameError(f"{at}: an answer without a request")
+        if rr.dev_id != asked.dev_id:
+            raise FrameError(f"{at}: answer from unit {rr.dev_id}, asked unit {asked.dev_id}")
+        if rr.function_code & 0x7F != asked.function_code:
+            raise FrameError(
+                f"{at}: answer to function {rr.function_code & 0x7F}, "
+                f"asked function {asked.function_code}"
+            )
+        if not self.rtu and rr.transaction_id != asked.transaction_id:
+            raise FrameError(
+                f"{at}: answer to transaction {rr.transaction_id}, "
+                f"asked transaction {asked.transaction_id}"
+            )
+        if not (exact or rr.isError()):
+            return
+        assert self._client is not None
+        frame = self._client.ctx.framer.buildFrame(rr)
+        raw = self._answer_raw
+        noise = _RTU_NOISE_BYTES if isinstance(self.cfg, ModbusRtuBusConfig) else 0
+        if not raw.endswith(frame):
+            raise FrameError(
+                f"{at}: answer of {len(raw)} byte(s) is not the {len(frame)}-byte frame it "
+                "declares (bytes after its data, or a second answer)"
+            )
+        if self.rtu and len(raw) - len(frame) > noise:
+            raise FrameError(f"{at}: {len(raw) - len(frame)} byte(s) before the answer")
+
+    async def _settle(self, at: str) -> None:
+        """RTU: the answer must be followed by silence, or it may not be ours."""
+        mark = self._arrivals
+        await asyncio.sleep(self.settle_s)
+        if self._arrivals != mark:
+            raise FrameError(f"{at}: more bytes after the answer (late or duplicated answer)")
+
+    async def _drain(self) -> None:
+        """RTU: after a failure or a stray byte, wait for a quiet line before a request."""
+        if not self._dirty and self._arrivals == self._idle_mark:
+            return
+        for _ in range(_DRAIN_MAX):
+            mark = self._arrivals
+            await asyncio.sleep(self.drain_s)
+            if self._arrivals == mark:
+                break
+        log.debug("line drained bus=%s", self.name)
+        self._dirty = False
 
     def _timed_out(self) -> None:
         self._timeouts_in_row += 1

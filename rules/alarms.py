@@ -3,7 +3,9 @@
 An alarm is one binding at a level > 0. It gets a new id when raised
 (`{ts_ms:012x}{random:08x}`: ids sort by time and never repeat across
 restarts), keeps it through level changes, and loses it on clear. `ack`
-marks it acknowledged; it stays active until its condition clears.
+marks it acknowledged; it stays active until its condition clears. An escalation
+(to a more severe level: a lower number) takes the acknowledgement back, so the new
+level is acknowledged on its own; a step back down keeps it.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class AlarmBook:
             self.alarms[key] = Alarm(tr)
             self.ids[alarm_id] = key
         else:
+            if level < alarm.last.level:
+                alarm.acked = False  # worse than what was acknowledged: ask again
             alarm.last = tr
         return tr
 

@@ -66,6 +66,8 @@ def _parse(path: Path) -> dict[str, Any]:
         raise ProfileError([(str(path), "", f"cannot read: {err.strerror}")]) from err
     except tomllib.TOMLDecodeError as err:
         raise ProfileError([(str(path), "", f"not valid TOML: {err}")]) from err
+    except UnicodeDecodeError as err:
+        raise ProfileError([(str(path), "", f"not a text file (UTF-8): {err.reason}")]) from err
 
 
 def load_profile(path: Path | str) -> Profile:
@@ -81,10 +83,13 @@ def load_profile(path: Path | str) -> Profile:
 
 
 def _files(ref: Path) -> list[Path]:
-    if ref.is_dir():
-        return sorted(ref.glob("*.toml"))
-    if ref.exists():
-        return [ref]
+    try:
+        if ref.is_dir():
+            return sorted(ref.glob("*.toml"))
+        if ref.exists():
+            return [ref]
+    except OSError as err:  # too long a name, no permission, an I/O error
+        raise ProfileError([(str(ref), "", f"cannot read: {err.strerror}")]) from err
     raise ProfileError([(str(ref), "", "no such profile file or folder")])
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from edge_agent.cli.options import add_config_option, add_json_option
 from edge_agent.cli.output import print_json
-from edge_agent.config import GatewayConfig
+from edge_agent.config import GatewayConfig, secret_warnings
 from edge_agent.daemon.loading import load_everything
 from edge_agent.errors import ConfigError
 
@@ -49,8 +49,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             print_json({"ok": False, "problems": [p.__dict__ for p in err.problems]})
             return 1
         raise
+    warnings = secret_warnings(cfg, str(args.config))
+    for w in warnings:
+        sys.stderr.write(f"edge-agent: warning: {w.file}: {w.loc}: {w.msg}\n")
     summary = {
         "ok": True,
+        "warnings": [w.__dict__ for w in warnings],
         "file": str(args.config),
         "gateway": cfg.gateway.id,
         "buses": len(cfg.buses),

@@ -19,6 +19,7 @@ from edge_agent.config.loader import (
     parse_config,
     problems_from_validation,
     read_toml,
+    secret_warnings,
 )
 from edge_agent.config.modes import ModeWindow
 from edge_agent.config.mqtt import CommandsConfig, MqttConfig, TlsConfig
@@ -43,4 +44,5 @@ __all__ = [
     "parse_config",
     "problems_from_validation",
     "read_toml",
+    "secret_warnings",
 ]

@@ -12,6 +12,7 @@ from edge_agent.errors import Problem
 
 MODBUS_BUS_KINDS = ("modbus-tcp", "modbus-rtu", "modbus-rtu-over-tcp")
 BUS_KINDS = frozenset({*MODBUS_BUS_KINDS, "serial-line"})
+RTU_BUS_KINDS = ("modbus-rtu", "modbus-rtu-over-tcp")
 _SERIAL_KEYS = ("baudrate", "parity", "stopbits", "bytesize")
 
 
@@ -75,6 +76,15 @@ def cross_check(
             )
         else:
             units[(d.bus, d.unit)] = d.name
+        if d.unit == 0 and kinds.get(d.bus) in RTU_BUS_KINDS:
+            problems.append(
+                Problem(
+                    file,
+                    f"devices[{i}].unit",
+                    "unit 0 is the broadcast address on an RTU line, which no device "
+                    "answers: use the device's own address (1-247)",
+                )
+            )
         if profile_protocols is None:
             continue
         protocol = profile_protocols.get(d.profile)

@@ -79,6 +79,39 @@ def load_config(path: Path | str, *, check_files: bool = True) -> GatewayConfig:
     return cfg
 
 
+def secret_files(cfg: GatewayConfig) -> list[tuple[str, Path]]:
+    """The files only the daemon may read: broker password, signing key, TLS key."""
+    m = cfg.mqtt
+    named = [
+        ("mqtt.password_file", m.password_file),
+        ("mqtt.commands.hmac_key_file", m.commands.hmac_key_file),
+        ("mqtt.tls.key_file", m.tls.key_file if m.tls is not None else None),
+    ]
+    return [(key, cfg.resolve(p)) for key, p in named if p is not None]
+
+
+def secret_warnings(cfg: GatewayConfig, file: str) -> list[Problem]:
+    """Secrets that others than their owner can read. Technicians join the daemon's
+    group for the CLI: a group-readable signing key lets them forge commands."""
+    out = []
+    for key, path in secret_files(cfg):
+        try:
+            mode = path.stat().st_mode & 0o777
+        except OSError:
+            continue  # missing: a problem of its own
+        if mode & 0o077:
+            out.append(
+                Problem(
+                    file,
+                    key,
+                    f"{path} is readable by {'everyone' if mode & 0o004 else 'its group'} "
+                    f"(mode {mode:04o}): make it the daemon's alone "
+                    f"(chown edge-agent {path} && chmod 0400 {path})",
+                )
+            )
+    return out
+
+
 def _missing_files(cfg: GatewayConfig, file: str) -> list[Problem]:
     """The secrets and certificates the config names must exist."""
     m = cfg.mqtt

@@ -42,6 +42,9 @@ Handler = Callable[[Params], Awaitable[Any]]
 StreamHandler = Callable[[Params], AsyncGenerator[Any, None]]
 
 MAX_CLIENTS = 16
+# A connection that sends no request for this long is closed: idle clients must not
+# hold the MAX_CLIENTS places (a CLI call sends at once; a stream is not idle).
+IDLE_TIMEOUT_S = 30.0
 SOCKET_MODE = 0o660
 
 
@@ -61,6 +64,7 @@ class ControlServer:
         *,
         max_line_bytes: int = MAX_LINE_BYTES,
         max_clients: int = MAX_CLIENTS,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
     ) -> None:
         self.path = path
         self.handlers = dict(handlers)
@@ -71,6 +75,7 @@ class ControlServer:
         self.handlers.setdefault("methods", self._methods)
         self.max_line_bytes = max_line_bytes
         self.max_clients = max_clients
+        self.idle_timeout_s = idle_timeout_s
         self._clients = 0
         self._conns: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
@@ -130,7 +135,12 @@ class ControlServer:
                 return
             while True:
                 try:
-                    line = await reader.readline()
+                    async with asyncio.timeout(self.idle_timeout_s):
+                        line = await reader.readline()
+                except TimeoutError:
+                    msg = f"no request for {self.idle_timeout_s:g} s: closing the connection"
+                    await _send(writer, error_reply(None, msg))
+                    return
                 except (ValueError, asyncio.LimitOverrunError):
                     # The rest of that line is still coming; no way to find the next request.
                     msg = f"request longer than {self.max_line_bytes} bytes"

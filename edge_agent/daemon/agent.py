@@ -18,7 +18,7 @@ from pathlib import Path
 from drivers.bus import BusLine, open_bus
 from drivers.profiles import Profile
 from edge_agent.clock import now_ms
-from edge_agent.config import GatewayConfig, load_config
+from edge_agent.config import GatewayConfig, load_config, secret_warnings
 from edge_agent.control.paths import control_socket_path
 from edge_agent.control.server import ControlServer
 from edge_agent.daemon.loading import load_everything, load_ruleset, open_store, point_metas
@@ -275,4 +275,6 @@ class Agent:
 
 async def run_agent(cfg_path: Path, on_alarm: AlarmHook | None = None) -> None:
     cfg, profiles, ruleset = load_everything(cfg_path)
+    for w in secret_warnings(cfg, str(cfg_path)):
+        log.warning("secret readable by others key=%s: %s", w.loc, w.msg)
     await Agent(cfg, profiles, ruleset, config_path=cfg_path, on_alarm=on_alarm).run()

@@ -125,6 +125,7 @@ class Services:
             "uplink": {
                 "state": "connected" if up.connected.is_set() else "disconnected",
                 "broker": f"{gw.cfg.mqtt.host}:{gw.cfg.mqtt.port}",
+                "since_ms": up.since_ms,
                 "last_error": up.last_error, **up.counters,
             },
             "buffer": {

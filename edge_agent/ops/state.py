@@ -29,6 +29,11 @@ class UplinkState(Protocol):
     def last_error(self) -> str | None: ...
 
     @property
+    def since_ms(self) -> int:
+        """When `connected` last changed (the uplink's start if it never did)."""
+        ...
+
+    @property
     def counters(self) -> Mapping[str, int]: ...
 
 

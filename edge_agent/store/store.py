@@ -19,11 +19,15 @@ from edge_agent.store import alarms, limits, migrations, outbox, readings
 from edge_agent.store import seq as counters
 from edge_agent.store.db import connect, transaction
 from edge_agent.store.errors import StoreError
+from edge_agent.store.fileguard import file_id, write_back
 from edge_agent.store.outbox import OutboxRow, ReadingsCodec
+from edge_agent.store.seqmark import SeqMark, jump_past, mark_path
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024
+# How often a write first checks that buffer.db is still the file it has open.
+FILE_CHECK_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,8 @@ class Store:
         codec: ReadingsCodec,
         commit_interval_s: float = 1.0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        mark: SeqMark | None = None,
+        file_check_s: float = FILE_CHECK_S,
     ) -> None:
         self.conn = conn
         self.path = path
@@ -55,6 +61,11 @@ class Store:
         self._listeners: list[Callable[[], None]] = []
         self.recovery: Recovery | None = None
         self._dropping = False
+        self.mark = mark if mark is not None else SeqMark(mark_path(path))
+        self.file_check_s = file_check_s
+        self._file = file_id(path)
+        self._checked = t_mono()
+        self.file_restores = 0  # buffer.db deleted or replaced under us, written back
 
     @classmethod
     def open(
@@ -64,11 +75,13 @@ class Store:
         codec: ReadingsCodec,
         commit_interval_s: float = 1.0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        file_check_s: float = FILE_CHECK_S,
     ) -> Store:
         path = Path(path)
         recovery: Recovery | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            mark = SeqMark(mark_path(path))
             try:
                 conn = _open_checked(path)
             except sqlite3.DatabaseError as err:
@@ -83,9 +96,11 @@ class Store:
                 )
                 conn = _open_checked(path)
                 # The old counter is gone: restart seq far above anything used so far,
-                # so the platform sees a gap (real loss) and never a repeated seq.
+                # so the platform sees a gap (real loss); the mark makes sure it is
+                # above every seq handed out even if the clock is behind.
                 with transaction(conn):
-                    counters.set_next_seq(conn, now_ms() * 1000)
+                    counters.set_next_seq(conn, max(now_ms() * 1000, mark.value))
+            jump_past(conn, mark.value, path)
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"cannot open buffer database {path}: {err}") from err
         store = cls(
@@ -94,6 +109,8 @@ class Store:
             codec=codec,
             commit_interval_s=commit_interval_s,
             max_message_bytes=max_message_bytes,
+            mark=mark,
+            file_check_s=file_check_s,
         )
         store.recovery = recovery
         return store
@@ -180,6 +197,7 @@ class Store:
     def _commit(self, write: Callable[[], None]) -> None:
         """Run `write` in one transaction. When the disk (or the database) is full,
         drop old telemetry to make room and try once more: an alarm outranks history."""
+        self._check_file()
         for attempt in (1, 2):
             try:
                 with transaction(self.conn):
@@ -205,10 +223,12 @@ class Store:
                 counts.append(
                     outbox.seal(self.conn, limit - len(rows), self.max_message_bytes, sep)
                 )
+                # Before COMMIT hands the seqs out: the mark on disk is past them.
+                self.mark.reserve(counters.next_seq(self.conn))
 
             try:
                 self._commit(seal)
-            except StoreError as err:
+            except (StoreError, OSError) as err:
                 # Disk full: what is sealed can still go out; the rest waits for room.
                 log.debug("cannot seal more messages reason=%s", err)
                 return rows
@@ -292,8 +312,27 @@ class Store:
     def close(self) -> None:
         try:
             self.flush()
+            # Everything handed out is committed: the mark can be exact (no gap next time).
+            self.mark.write(counters.next_seq(self.conn))
+        except OSError as err:
+            log.warning("seq mark not updated at close path=%s reason=%s", self.mark.path, err)
         finally:
             self.conn.close()
+
+    # -- the file under us -----------------------------------------------------------
+
+    def _check_file(self) -> None:
+        """Writes to a buffer.db deleted (or replaced) under the running agent would be
+        lost at the next start: notice it, and write the database back in place."""
+        now = t_mono()
+        if now - self._checked < self.file_check_s:
+            return
+        self._checked = now
+        if file_id(self.path) == self._file:
+            return
+        self.conn = write_back(self.conn, self.path, _open_checked)  # all of it: no jump
+        self._file = file_id(self.path)
+        self.file_restores += 1
 
 
 def _open_checked(path: Path) -> sqlite3.Connection:

@@ -9,8 +9,10 @@ the uplink.
 Signatures (when `[mqtt.commands] hmac_key_file` is set): `sig` is the lowercase hex
 HMAC-SHA256, under the key file's bytes, of `"{name}\\n{id}\\n{ts}\\n{args}"` where
 `args` is the canonical JSON of the arguments (keys sorted, no spaces) and `ts` is
-epoch ms within `max_skew_s` of the gateway's clock. An `id` seen within the window
-is refused, so a captured command cannot be replayed.
+epoch ms within `max_skew_s` of the gateway's clock. A command's `ts` is valid from
+`ts - max_skew_s` to `ts + max_skew_s` of the gateway clock, and its `id` is remembered
+until the end of that validity (not `max_skew_s` after arrival), so a captured command,
+even one dated in the future, cannot be replayed while its `ts` would still pass.
 """
 
 from __future__ import annotations
@@ -80,8 +82,16 @@ class CommandRouter:
     """The handler registry. The agent registers ack, reload, mode, read (and may
     replace ping and diag); only names in `[mqtt.commands] allow` ever run."""
 
-    def __init__(self, cfg: CommandsConfig, *, base_dir: Path = Path("."), fmt: str = "json"):
+    def __init__(
+        self,
+        cfg: CommandsConfig,
+        *,
+        base_dir: Path = Path("."),
+        fmt: str = "json",
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
         self.cfg = cfg
+        self.clock = clock
         self.fmt = fmt
         self.key: bytes | None = None
         if cfg.hmac_key_file is not None:
@@ -98,7 +108,7 @@ class CommandRouter:
                     f"least {MIN_KEY_BYTES} random bytes (head -c 32 /dev/urandom > {path})"
                 )
         self._handlers: dict[str, tuple[Handler, type[BaseModel]]] = {"ping": (self._ping, _NoArgs)}
-        self._seen: dict[str, int] = {}
+        self._seen: dict[str, int] = {}  # id -> the gateway time its `ts` stops being valid
         self.counters = {"accepted": 0, "rejected": 0}
 
     def register(self, name: str, handler: Handler, args: type[BaseModel]) -> None:
@@ -166,17 +176,18 @@ class CommandRouter:
     def _verify(self, name: str, request: Request, key: bytes) -> None:
         if request.sig is None or request.ts is None:
             raise CommandError("unsigned command: `ts` and `sig` are required")
-        now = now_ms()
+        now = self.clock()
         window_ms = int(self.cfg.max_skew_s * 1000)
         if abs(now - request.ts) > window_ms:
             raise CommandError(f"stale command: ts is {now - request.ts} ms off the clock")
         expected = sign(key, name, request.id, request.ts, request.args)
         if not hmac.compare_digest(expected, request.sig):
             raise CommandError("bad signature")
-        self._seen = {k: t for k, t in self._seen.items() if now - t <= window_ms}
+        self._seen = {k: until for k, until in self._seen.items() if until >= now}
         if request.id in self._seen:
             raise CommandError(f"replayed command id {request.id!r}")
-        self._seen[request.id] = now
+        # Remembered for as long as this `ts` passes the skew check above.
+        self._seen[request.id] = request.ts + window_ms
 
     def _refuse(self, name: str, cmd_id: str | None, error: str) -> Json:
         self.counters["rejected"] += 1

@@ -67,7 +67,8 @@ class Uplink:
             self.router: CommandRouter | None = router
             commands = router
         else:
-            self.router = None
+            # The agent's own router: its counters are the `commands` of `health`.
+            self.router = commands if isinstance(commands, CommandRouter) else None
         self.commands: CommandHandler = commands
         self.health_source = health
         self.health_interval_s = health_interval_s or cfg.mqtt.health_interval_s
@@ -77,6 +78,7 @@ class Uplink:
         self.version = version
         self.batch = max(64, cfg.mqtt.max_inflight * 4)
         self.connected = asyncio.Event()
+        self.since_ms = now_ms()  # when `connected` last changed (or the uplink started)
         self.last_error: str | None = None
         self.counters = {"published": 0, "connects": 0, "connect_failures": 0}
         self._wake = asyncio.Event()
@@ -115,7 +117,9 @@ class Uplink:
                     self.counters["connect_failures"] += 1
                     self.last_error = f"{type(err).__name__}: {err}"
                 finally:
-                    self.connected.clear()
+                    if self.connected.is_set():
+                        self.connected.clear()
+                        self.since_ms = now_ms()
                 if self._stopping.is_set():
                     break
                 delay = backoff_s(attempt, self.backoff_min_s, self.backoff_max_s)
@@ -178,6 +182,7 @@ class Uplink:
         await self._publish_snapshot(link)
         await link.subscribe(self.topics.commands, qos=1)
         self.connected.set()  # announced, snapshot out, listening for commands
+        self.since_ms = now_ms()
         await _first_of(
             self._drain(link),
             self._listen(link),
@@ -316,6 +321,8 @@ class Uplink:
         buffer: Json = dict(self.store.stats())
         buffer["size_bytes"] = self.store.size_bytes()
         buffer["max_bytes"] = int(self.cfg.buffer.max_mb * 1_000_000)
+        buffer["seq_mark"] = self.store.mark.value
+        buffer["file_restores"] = self.store.file_restores
         recovery = self.store.recovery
         buffer["recovered_from"] = None if recovery is None else str(recovery.moved_to)
         return payloads.health(

@@ -13,8 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 RuleId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]+$", min_length=1, max_length=128)]
 ModeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)]
 LevelNo = Literal[1, 2, 3, 4]
-Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-PosSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+# Delays, windows and time constants: a year at most. Beyond that a value is a typo
+# (1e300), and the kernels' millisecond arithmetic would overflow.
+MAX_SECONDS = 365 * 86_400
+Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
+PosSeconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]

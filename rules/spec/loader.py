@@ -61,8 +61,13 @@ def resolve_ref(ref: str | Path, base_dir: Path) -> tuple[str, str]:
     """(display name, TOML text) of a ref; raises RuleError if neither file nor pack."""
     path = Path(ref)
     full = path if path.is_absolute() else base_dir / path
-    if full.is_file():
-        return str(full), full.read_text(encoding="utf-8")
+    try:
+        if full.is_file():
+            return str(full), full.read_text(encoding="utf-8")
+    except OSError as err:  # too long a name, no permission, an I/O error
+        raise RuleError([(str(ref), "", f"cannot read {full}: {err.strerror}")]) from err
+    except UnicodeDecodeError as err:
+        raise RuleError([(str(full), "", f"not a text file (UTF-8): {err.reason}")]) from err
     name = path.name.removesuffix(".toml")
     if name in PACKS and (path.parent.name in ("packs", "") or str(ref) == name):
         res = resources.files("rules") / "packs" / f"{name}.toml"

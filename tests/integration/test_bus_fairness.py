@@ -85,11 +85,13 @@ async def test_dead_device_does_not_starve_bus(tmp_path: Path) -> None:
     assert health[2].online
     t_offline = next(t for t, _, c in logs[2] if c == "offline")
     t_online = next(t for t, _, c in logs[2] if c == "online")
-    # While offline the dead unit was only probed every 0.5 s ...
-    assert dead.index("online") - dead.index("offline") <= (t_online - t_offline) / 0.5 + 1
-    # ... and the healthy units kept at least 80 % of their 10 polls/s in that time.
+    # Fairness as shares of the line, not as a rate against the clock (a busy machine
+    # slows every unit alike). While unit 2 was offline it was only probed (every 0.5 s
+    # against the others' 0.1 s): each healthy unit had several turns per probe. Without
+    # backoff the FIFO turns would give the dead unit one turn per round, a ratio near 1.
+    probes = sum(1 for t, _, _ in logs[2] if t_offline < t <= t_online)
+    assert probes >= 1
     for u in (1, 3):
         assert all(q == "good" for _, q, _ in logs[u])
         polls = sum(1 for t, _, _ in logs[u] if t_offline < t <= t_online)
-        expected = (t_online - t_offline) / interval_s
-        assert polls >= 0.8 * expected, (polls, expected)
+        assert polls >= 2.5 * probes, (u, polls, probes)

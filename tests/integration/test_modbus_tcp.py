@@ -6,6 +6,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -210,3 +211,29 @@ async def test_half_open_link_is_reopened_after_repeated_silence() -> None:
         listener.close()
         await listener.wait_closed()
     assert connections >= 2
+
+
+async def test_a_read_cancelled_as_its_answer_arrives_is_cancelled(
+    sims: tuple[SimServer, dict[int, SimulatedDevice]],
+) -> None:
+    """Python 3.11's wait_for, inside pymodbus, returns the answer and drops a cancel
+    that lands in the same loop turn: a stopping agent's poller then polled on forever."""
+    server, _ = sims
+    async with tcp_bus(server.port) as bus:
+        ctx = bus.inner._client.ctx  # type: ignore[attr-defined]
+        reader: list[asyncio.Task[Any]] = []
+        seen = ctx.trace_pdu
+
+        def cancel_on_answer(sending: bool, pdu: Any) -> Any:
+            if not sending and reader:
+                reader[0].cancel()  # the stop arrives in the turn the answer does
+            return seen(sending, pdu)
+
+        ctx.trace_pdu = cancel_on_answer
+        for _ in range(5):
+            task = asyncio.create_task(bus.read(1, "holding", 0, 2))
+            reader[:] = [task]
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        reader.clear()
+        assert len(await bus.read(1, "holding", 0, 2)) == 2  # the line is still usable

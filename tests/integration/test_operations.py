@@ -204,9 +204,13 @@ async def test_silent_device_raises_offline_alarm_and_others_keep_polling(
         assert dev["pt-101"]["reason"] == "timeout"
         assert dev["lv-301"]["state"] == "ok"
         assert any(a["rule"] == "offline" for a in st["alarms"])
+        assert st["uplink"]["state"] == "connected"
+        assert st["gateway"]["started_ms"] <= st["uplink"]["since_ms"] <= st["now_ms"]
         human = await s.cli("status")
         assert human.returncode == 0
         assert "pt-101" in human.stdout
+        assert "uplink  connected  127.0.0.1:" in human.stdout
+        assert "since" in human.stdout
         assert "timeout" in human.stdout
 
         s.pt.silent = False

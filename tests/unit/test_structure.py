@@ -242,3 +242,24 @@ def test_the_checker_sees_a_cycle_and_a_forbidden_import(tmp_path: Path) -> None
     targets = {t for t, _ in _imports(mod)}
     assert "edge_agent.uplink.payloads" in targets
     assert MODULES["edge_agent.uplink.payloads"].part in NEVER[5][1]
+
+
+# Where the repository must not point: paths that exist only on the machines it was
+# written on. A clone alone has to pass its tests and make sense of its docs.
+MACHINE_PATHS = ("/work/" + "shared", "../" + "shared")
+SHIPPED = ("bench", "docs", "drivers", "edge_agent", "examples", "fieldsim",
+           "firmware_profiles", "rules", "scripts", "systemd", "tests")  # fmt: skip
+TEXT = {".py", ".md", ".toml", ".yaml", ".yml", ".sh", ".service", ".socket", ".conf", ".txt"}
+
+
+def test_nothing_names_a_machine_path_outside_the_repository() -> None:
+    files = [ROOT / "README.md"]
+    for top in SHIPPED:
+        files += [p for p in (ROOT / top).rglob("*") if p.is_file() and p.suffix in TEXT]
+    hits = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in files
+        for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1)
+        if any(m in line for m in MACHINE_PATHS)
+    ]
+    assert hits == []

@@ -133,6 +133,9 @@ def test_verify_would_catch_a_misspelled_directive(tmp_path: Path) -> None:
     assert "Unknown key 'ProtectHom'" in proc.stderr
 
 
+SECRETS = ("mqtt.pass", "client.key", "commands.key")
+
+
 def test_sysusers_and_tmpfiles_make_the_user_and_private_directories(tmp_path: Path) -> None:
     # Runs the real tools on a scratch root. Needs root (tmpfiles chowns), as CI and
     # `make test` do per the README.
@@ -143,6 +146,11 @@ def test_sysusers_and_tmpfiles_make_the_user_and_private_directories(tmp_path: P
     shutil.copy2("/etc/group", root / "etc/group")
     shutil.copy2(SYSTEMD / "edge-agent.sysusers.conf", root / "usr/lib/sysusers.d/edge-agent.conf")
     shutil.copy2(SYSTEMD / "edge-agent.tmpfiles.conf", root / "usr/lib/tmpfiles.d/edge-agent.conf")
+    # Written as an installer would (root, umask 022), before tmpfiles sets them right.
+    (root / "etc/edge-agent").mkdir()
+    for name in ("gateway.toml", *SECRETS):
+        (root / "etc/edge-agent" / name).write_text("x")
+        (root / "etc/edge-agent" / name).chmod(0o644)
     for cmd in (
         [tool("systemd-sysusers"), f"--root={root}", "edge-agent.conf"],
         [tool("systemd-tmpfiles"), f"--root={root}", "--create", "edge-agent.conf"],
@@ -169,6 +177,12 @@ def test_sysusers_and_tmpfiles_make_the_user_and_private_directories(tmp_path: P
 
     etc = (root / "etc/edge-agent").stat()
     assert (etc.st_uid, etc.st_gid, etc.st_mode & 0o7777) == (0, gid, 0o750)
+    config = (root / "etc/edge-agent/gateway.toml").stat()
+    assert (config.st_uid, config.st_gid, config.st_mode & 0o7777) == (0, gid, 0o640)
+    for name in SECRETS:  # the daemon's alone: its group (the technicians) reads nothing
+        st = (root / "etc/edge-agent" / name).stat()
+        assert (st.st_uid, st.st_mode & 0o7777) == (uid, 0o400), name
+        assert st.st_gid != gid, name
     state = (root / "var/lib/edge-agent").stat()
     assert (state.st_uid, state.st_gid, state.st_mode & 0o7777) == (uid, gid, 0o750)
 

@@ -150,3 +150,23 @@ def test_bad_quality_sample_changes_nothing(engine: Engine) -> None:
 def test_unknown_point_key_raises_key_error(engine: Engine) -> None:
     with pytest.raises(KeyError):
         engine.index("nope/nothing")
+
+
+def test_an_escalation_takes_the_ack_back_and_can_be_acked_again(engine: Engine) -> None:
+    (raised,) = feed(engine, "pt-101/pressure", [0.15])  # level 3
+    assert engine.ack(raised.alarm_id, T0 + 500) is not None
+    (worse,) = feed(engine, "pt-101/pressure", [0.05], t0=T0 + 1000)  # level 1, red
+    assert (worse.state, worse.level, worse.alarm_id) == (
+        AlarmState.LEVEL_CHANGED,
+        1,
+        raised.alarm_id,
+    )
+    assert [(t.state, t.level) for t in engine.active()] == [(AlarmState.LEVEL_CHANGED, 1)]
+    again = engine.ack(raised.alarm_id, T0 + 1500)
+    assert again is not None
+    assert (again.state, again.level) == (AlarmState.ACKED, 1)
+    # Back down to level 3: what was acknowledged at level 1 covers it.
+    (better,) = feed(engine, "pt-101/pressure", [0.15], t0=T0 + 2000)
+    assert better.level == 3
+    assert [t.state for t in engine.active()] == [AlarmState.ACKED]
+    assert engine.ack(raised.alarm_id, T0 + 2500) is None

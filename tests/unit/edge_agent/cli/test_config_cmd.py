@@ -58,3 +58,38 @@ def test_config_schema_is_json_schema() -> None:
     assert r.returncode == 0
     schema = json.loads(r.stdout)
     assert {"gateway", "mqtt", "buses", "devices"} <= schema["properties"].keys()
+
+
+def test_config_check_warns_when_others_than_the_daemon_can_read_a_secret(
+    tmp_path: Path,
+) -> None:
+    cfg = tmp_path / "gateway.toml"
+    cfg.write_text(
+        GOOD.replace(
+            "port = 1883",
+            'port = 1883\npassword_file = "mqtt.pass"\n'
+            '[mqtt.commands]\nhmac_key_file = "commands.key"',
+        )
+    )
+    secrets = [tmp_path / "mqtt.pass", tmp_path / "commands.key"]
+    for s in secrets:
+        s.write_text("x" * 32)
+        s.chmod(0o640)  # as install.md used to say: root:edge-agent, group-readable
+    r = edge_agent("config", "check", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr  # a warning, not a refusal
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"edge-agent: warning: {cfg}: mqtt.password_file: ")
+    assert "readable by its group (mode 0640)" in lines[0]
+    assert "mqtt.commands.hmac_key_file" in lines[1]
+    (tmp_path / "commands.key").chmod(0o604)
+    (tmp_path / "mqtt.pass").chmod(0o400)
+    r = edge_agent("config", "check", "-c", str(cfg), "--json")
+    warnings = json.loads(r.stdout)["warnings"]
+    assert [(w["loc"], "everyone" in w["msg"]) for w in warnings] == [
+        ("mqtt.commands.hmac_key_file", True)
+    ]
+    (tmp_path / "commands.key").chmod(0o400)
+    r = edge_agent("config", "check", "-c", str(cfg))
+    assert r.returncode == 0
+    assert r.stderr == ""

@@ -158,3 +158,22 @@ def test_profiles_plan_errors_are_one_line(tmp_path: Path) -> None:
     r = edge_agent("profiles", "plan", "--help")
     assert r.returncode == 0
     assert "\nexamples:\n  edge-agent profiles plan " in r.stdout
+
+
+@pytest.mark.parametrize("group", ["profiles", "rules"])
+def test_check_of_a_path_it_cannot_read_is_one_clear_line(group: str, tmp_path: Path) -> None:
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe[[rules]]\n")
+    cases = {
+        tmp_path / ("a" * 300 + ".toml"): "File name too long",
+        tmp_path / ("d" * 300) / "x.toml": "File name too long",
+        binary: "not a text file (UTF-8): invalid start byte",
+    }
+    for path, why in cases.items():
+        r = edge_agent(group, "check", str(path))
+        assert r.returncode == 1, r.stderr
+        assert "Traceback" not in r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("edge-agent: error: ")
+        assert lines[0].endswith(why), lines[0][-120:]

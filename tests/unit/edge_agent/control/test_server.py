@@ -269,3 +269,22 @@ async def test_any_edge_agent_error_of_a_handler_is_a_clean_error_reply(sock_dir
         assert await anext(items) == {"i": 0}
         with pytest.raises(ControlError, match=r"^bus rs485-1 was closed \(reload\)$"):
             await anext(items)
+
+
+async def test_idle_connections_are_closed_so_they_cannot_lock_the_cli_out(
+    sock_dir: Path,
+) -> None:
+    path = sock_dir / "control.sock"
+    srv = ControlServer(path, {"echo": echo}, max_clients=3, idle_timeout_s=0.5)
+    async with srv:
+        idle = [await asyncio.open_unix_connection(str(path)) for _ in range(3)]
+        with pytest.raises(ControlError, match="busy"):
+            await call(path, "echo", {})
+        for reader, writer in idle:  # each is told why, then closed
+            async with asyncio.timeout(10):
+                reply = json.loads(await reader.readline())
+                assert await reader.read() == b""
+            assert reply["ok"] is False
+            assert reply["error"] == "no request for 0.5 s: closing the connection"
+            writer.close()
+        assert await call(path, "echo", {"back": 1}) == {"echo": {"back": 1}}

@@ -149,3 +149,24 @@ def test_a_short_or_placeholder_signing_key_is_refused(tmp_path: Path) -> None:
     cfg = CommandsConfig(allow=ALL, hmac_key_file=Path("cmd.key"))
     with pytest.raises(EdgeAgentError, match="holds 10 bytes: use at least 16 random bytes"):
         CommandRouter(cfg, base_dir=tmp_path)
+
+
+async def test_a_future_dated_command_cannot_be_replayed_while_its_ts_is_valid(
+    tmp_path: Path,
+) -> None:
+    key = b"k3y-material-0123456789"
+    (tmp_path / "cmd.key").write_bytes(key)
+    cfg = CommandsConfig(allow=ALL, hmac_key_file=Path("cmd.key"), max_skew_s=30)
+    arrival = 1_700_000_000_000
+    clock = [arrival]
+    router = CommandRouter(cfg, base_dir=tmp_path, clock=lambda: clock[0])
+    router.register("reload", lambda _: {"rules": 1}, NoArgs)
+    ts = arrival + 25_000  # dated 25 s ahead: valid until gateway time ts + 30 s
+    cmd = signed(key, "reload", "f-1", {}, ts=ts)
+    assert (await router("reload", cmd))["ok"] is True
+    for later_s in (31, 40, 54):  # past max_skew_s after arrival, ts still within skew
+        clock[0] = arrival + later_s * 1000
+        reply = await router("reload", cmd)
+        assert reply["error"] == "replayed command id 'f-1'", later_s
+    clock[0] = ts + 30_001  # the ts itself is stale now: refused for that
+    assert (await router("reload", cmd))["error"].startswith("stale command")

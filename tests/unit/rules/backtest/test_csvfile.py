@@ -13,7 +13,7 @@ from rules.backtest.readings import Readings
 from rules.errors import RuleError
 from tests.unit.rules.backtest.support import same
 
-SHARED = Path("/work/shared/data/detection")
+DATA = Path(__file__).resolve().parents[3] / "data" / "detection"
 
 
 def check(path: Path, *, fast: bool) -> None:
@@ -22,8 +22,8 @@ def check(path: Path, *, fast: bool) -> None:
 
 
 @pytest.mark.parametrize("scenario", ["drain_storm_p5", "water_burst_main"])
-def test_shared_scenarios_read_fast_and_the_same(scenario: str) -> None:
-    check(SHARED / scenario / "readings.csv", fast=True)
+def test_real_scenarios_read_fast_and_the_same(scenario: str) -> None:
+    check(DATA / scenario / "readings.csv", fast=True)
 
 
 CASES = {

@@ -9,7 +9,7 @@ from pathlib import Path
 from rules.backtest.report import OUT_COLUMNS, format_summary
 from rules.backtest.run import run_backtest
 
-SHARED = Path("/work/shared/data/detection")
+DATA = Path(__file__).resolve().parents[3] / "data" / "detection"
 
 
 def test_backtest_writes_every_transition_in_the_scoring_format(case: Path) -> None:
@@ -56,9 +56,7 @@ def test_points_are_inferred_without_a_points_file(case: Path) -> None:
 
 
 def test_water_pack_finds_the_burst_within_a_minute_without_false_alarms(tmp_path: Path) -> None:
-    # CI clones the repo with shared/ beside it; a missing folder is a broken checkout.
-    assert SHARED.is_dir(), f"the shared detection data is missing: {SHARED}"
-    d = SHARED / "water_burst_main"
+    d = DATA / "water_burst_main"
     res = run_backtest(["water"], d / "readings.csv", points_csv=d / "points.csv")
     health = {"flatline", "range", "stale", "drift", "spike"}  # as score_detection.py counts
     raised = [t for t in res.transitions if t.state == "raised" and t.kind not in health]

@@ -1,0 +1,55 @@
+"""buffer.db deleted or replaced under a running agent.
+
+SQLite keeps writing to the file it has open, so an agent whose buffer.db was deleted
+(a technician freeing space, a wrong `rm`) would go on committing into a file that is
+gone at the next start, with every unsent message and the seq counter in it. The store
+compares the file at its path with the one it opened (`file_id`) before writing, and
+on a difference writes its open database back to the path (`write_back`, with
+`VACUUM INTO`), moving a foreign file found there aside.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from edge_agent.clock import now_ms
+
+log = logging.getLogger(__name__)
+
+
+def file_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`, None if there is none."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def write_back(
+    conn: sqlite3.Connection, path: Path, reopen: Callable[[Path], sqlite3.Connection]
+) -> sqlite3.Connection:
+    """Copy the open database to `path` and return a connection to the copy. If the
+    copy cannot be made (a full disk), the open connection is kept: try again later."""
+    log.error("buffer database file deleted or replaced under the agent, writing it back "
+              "path=%s", path)  # fmt: skip
+    tmp = path.with_name(path.name + ".restore")
+    try:
+        tmp.unlink(missing_ok=True)
+        conn.execute("VACUUM INTO ?", (str(tmp),))
+    except (OSError, sqlite3.Error) as err:
+        log.error("cannot write the buffer database back path=%s reason=%s", path, err)
+        return conn
+    conn.close()  # its WAL is checkpointed into the old file and removed by name
+    try:
+        if path.exists():
+            path.rename(path.with_name(f"{path.name}.replaced-{now_ms()}"))
+        os.replace(tmp, path)
+    except OSError as err:
+        log.error("cannot put the buffer database back path=%s reason=%s", path, err)
+        return reopen(tmp)
+    return reopen(path)
