@@ -16,8 +16,9 @@ Every answer is matched to its request before a value is taken from it (pymodbus
 checks little of this: any function code decodes, a transaction id or unit of 0 passes,
 bytes after a frame's declared data are ignored): the same unit, the same function
 code (or its exception), on TCP the same transaction id, exactly the length the request
-asks for, and its bytes exactly the frame of what was decoded, nothing before (TCP, RTU
-over TCP) and nothing after it. An RTU frame has no transaction id, so on RTU lines
+asks for, and its bytes exactly the frame of what was decoded with nothing after it
+(nor before it on RTU over TCP; on TCP only frames skipped for another transaction id,
+on a serial line at most 3 bytes of line noise). An RTU frame has no transaction id, so on RTU lines
 (serial or over TCP) an answer must also be followed by silence (`settle_s`): a late or
 duplicated answer, which would otherwise become the next request's reading, makes the
 exchange fail instead; and after any failure, or any byte that arrives while no request

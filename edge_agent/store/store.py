@@ -237,6 +237,12 @@ class Store:
                 rows += outbox.sealed(self.conn, after, limit - len(rows))
         return rows
 
+    def jump_seq(self, to: int) -> None:
+        """Continue seq from `to` if it is behind (a mark found elsewhere, e.g. the
+        broker's retained status, after this gateway lost its buffer and mark file)."""
+        jump_past(self.conn, to, self.path)
+        self.mark.reserve(counters.next_seq(self.conn))
+
     def delete(self, seqs: Sequence[int]) -> None:
         """Forget acknowledged messages."""
         if seqs:

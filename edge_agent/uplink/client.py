@@ -213,6 +213,12 @@ class MqttLink:
         except aiomqtt.MqttError as err:
             raise LinkError(f"subscribe to {topic_filter} failed: {err}", "network") from err
 
+    async def unsubscribe(self, topic_filter: str) -> None:
+        try:
+            await self._client.unsubscribe(topic_filter)
+        except aiomqtt.MqttError as err:
+            raise LinkError(f"unsubscribe from {topic_filter} failed: {err}", "network") from err
+
     async def messages(self) -> AsyncIterator[tuple[str, bytes]]:
         """Incoming messages; raises LinkError when the connection drops."""
         try:

@@ -36,6 +36,12 @@ class CommandHandler(Protocol):
         """Handle `{root}/cmd/{name}`; return the reply payload (None: no reply)."""
 
 
+# How long a new session waits for the broker's retained status (there is none on a
+# gateway's first connection), and how far seq jumps past the mark found in it.
+RETAINED_WAIT_S = 1.0
+RETAINED_MARGIN = 1_000_000
+
+
 def backoff_s(attempt: int, lo_s: float, hi_s: float) -> float:
     """Exponential with jitter in [half, full], so a fleet does not reconnect in step."""
     cap = min(hi_s, lo_s * (2 ** min(attempt, 30)))
@@ -79,6 +85,7 @@ class Uplink:
         self.batch = max(64, cfg.mqtt.max_inflight * 4)
         self.connected = asyncio.Event()
         self.since_ms = now_ms()  # when `connected` last changed (or the uplink started)
+        self._status_mark = 0  # the seq mark in the last status published
         self.last_error: str | None = None
         self.counters = {"published": 0, "connects": 0, "connect_failures": 0}
         self._wake = asyncio.Event()
@@ -148,7 +155,8 @@ class Uplink:
         )
 
     def _status(self, state: Any) -> bytes:
-        return self.encoder.encode(payloads.status(state, now_ms(), self.version))
+        mark = self._status_mark = self.store.mark.value
+        return self.encoder.encode(payloads.status(state, now_ms(), self.version, mark))
 
     def _up(self) -> None:
         self.counters["connects"] += 1
@@ -178,6 +186,7 @@ class Uplink:
     # -- one connection ----------------------------------------------------------------
 
     async def _session(self, link: MqttLink) -> None:
+        await self._seq_past_retained_status(link)
         await link.publish(self.topics.status, self._status("online"), qos=1, retain=True)
         await self._publish_snapshot(link)
         await link.subscribe(self.topics.commands, qos=1)
@@ -313,7 +322,29 @@ class Uplink:
     async def _health_loop(self, link: MqttLink) -> None:
         while True:
             await link.publish(self.topics.health, self.encoder.encode(self.health()), qos=0)
+            # The retained status keeps the seq mark for a gateway that loses its disk:
+            # refreshed well before seq passes the margin a lost gateway jumps by.
+            if self.store.mark.value - self._status_mark > RETAINED_MARGIN // 2:
+                await link.publish(self.topics.status, self._status("online"), qos=1, retain=True)
             await asyncio.sleep(self.health_interval_s)
+
+    async def _seq_past_retained_status(self, link: MqttLink) -> None:
+        """The broker keeps this gateway's last status, with its seq mark: a gateway
+        whose buffer and mark file were both lost (a new disk) continues above it, with
+        a wide gap for what it may have handed out since that status was published."""
+        await link.subscribe(self.topics.status, qos=1)
+        mark: int | None = None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(RETAINED_WAIT_S):
+                async for topic, data in link.messages():
+                    if topic == self.topics.status:
+                        with contextlib.suppress(Exception):  # anyone can write that topic
+                            got = payloads.decode(data, self.cfg.mqtt.payload).get("seq_mark")
+                            mark = got if isinstance(got, int) and got > 0 else None
+                        break
+        await link.unsubscribe(self.topics.status)
+        if mark is not None and self.store.mark.value < mark:
+            self.store.jump_seq(mark + RETAINED_MARGIN)
 
     def health(self) -> Json:
         """The `health` payload; the agent's source, when given, adds bus/device counters."""

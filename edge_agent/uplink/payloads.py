@@ -74,8 +74,13 @@ def alarm_event(t: AlarmTransition, gateway: str) -> Json:
     return out
 
 
-def status(state: Literal["online", "offline"], ts_ms: int, version: str) -> Json:
-    return {"state": state, "ts": ts_ms, "version": version}
+def status(
+    state: Literal["online", "offline"], ts_ms: int, version: str, seq_mark: int | None = None
+) -> Json:
+    out: Json = {"state": state, "ts": ts_ms, "version": version}
+    if seq_mark is not None:
+        out["seq_mark"] = seq_mark  # the buffer's seq high-water mark, kept by the broker
+    return out
 
 
 def alarms_snapshot(active: Sequence[AlarmTransition], gateway: str, ts_ms: int) -> Json:

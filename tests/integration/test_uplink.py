@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -264,3 +265,34 @@ async def test_batched_readings_are_flushed_by_upkeep_when_no_poll_follows(
     await uplink.stop()
     await asyncio.wait_for(task, 5)
     store.close()
+
+
+async def test_a_gateway_that_lost_buffer_and_mark_continues_above_the_retained_mark(
+    broker: Broker, tmp_path: Path
+) -> None:
+    prefix = unique_prefix()
+    seen: list[int] = []
+
+    async def run_once(data: Path, n: int) -> None:
+        cfg = gateway_config(broker.port, prefix, data)
+        store = Store.open(data / "buffer.db", codec=STORED_READINGS, commit_interval_s=0)
+        uplink = Uplink(cfg, store)
+        async with Collector(broker.port, f"{prefix}/site-a/gw-test/telemetry/#") as sub:
+            task = asyncio.create_task(uplink.run())
+            await wait_until(uplink.connected.is_set)
+            for i in range(n):
+                store.add_poll(poll(f"dev-{i}", 1_700_000_000_000 + i, {"x": 1.0}), "gw-test")
+            uplink.wake()
+            await sub.wait_for(lambda: len(sub.messages) >= n)
+            await uplink.stop()
+            await asyncio.wait_for(task, 10)
+        seen.extend(m.payload["seq"] for m in sub.messages)
+        store.close()
+
+    first = tmp_path / "disk-1"
+    await run_once(first, 5)
+    shutil.rmtree(first)  # a new disk: buffer.db and buffer.db.seq are both gone
+    await run_once(tmp_path / "disk-2", 3)
+    assert seen[:5] == [1, 2, 3, 4, 5]
+    assert min(seen[5:]) > 5, seen  # never a seq the platform has already seen
+    assert len(set(seen)) == len(seen)
