@@ -17,7 +17,7 @@ from pathlib import Path
 
 from drivers.bus import BusLine, open_bus
 from drivers.profiles import Profile
-from edge_agent.clock import now_ms
+from edge_agent.clock import Clock, now_ms
 from edge_agent.config import GatewayConfig, load_config
 from edge_agent.control.paths import control_socket_path
 from edge_agent.control.server import ControlServer
@@ -59,6 +59,7 @@ class Agent:
     config_path: Path = Path("gateway.toml")
     on_alarm: AlarmHook | None = None
     started_ms: int = field(default_factory=now_ms)
+    clock: Clock = field(default_factory=Clock)
 
     def __post_init__(self) -> None:
         self.queue: asyncio.Queue[DevicePoll] = asyncio.Queue(maxsize=1000)
@@ -70,9 +71,10 @@ class Agent:
         self.store = open_store(self.cfg)
         mode = scheduled_mode(self.cfg.gateway) or self.cfg.gateway.mode
         self.detection = Detection(
-            self.ruleset, self.points, self.devices, mode, self.store.active_alarms()
+            self.ruleset, self.points, self.devices, mode, self.store.active_alarms(), self.clock
         )
         self.commit = Commit(self.store, self.cfg.gateway.id, self.detection.active())
+        self.clock.on_step += [self.detection.clock_stepped, self.commit.clock_stepped]
         self.services = Services(self)
         self.router = CommandRouter(
             self.cfg.mqtt.commands, base_dir=self.cfg.base_dir, fmt=self.cfg.mqtt.payload
@@ -118,9 +120,12 @@ class Agent:
                 if any(d.bus == b.name for d in self.devices):
                     self.buses[b.name] = await stack.enter_async_context(open_bus(b))
             self.pollers = {
-                d.name: DevicePoller(d, self.profiles[d.profile], self.buses[d.bus], self.queue)
+                d.name: DevicePoller(
+                    d, self.profiles[d.profile], self.buses[d.bus], self.queue, clock=self.clock
+                )
                 for d in self.devices
             }
+            self.clock.on_step += [p.clock_stepped for p in self.pollers.values()]
             for t in self.detection.active():
                 self._poll_faster(t)
             sock = control_socket_path(self.cfg)
@@ -184,7 +189,7 @@ class Agent:
         while True:
             await asyncio.sleep(TICK_S)
             n += 1
-            self.commit.alarms(self.detection.tick(now_ms()))  # also retries held alarms
+            self.commit.alarms(self.detection.tick())  # also retries held alarms
             if n % STATUS_EVERY_TICKS == 0 and self.notifier.enabled:
                 self.notifier.status(summary_line(await self.services.status()))
             if not self._mode_pinned:
@@ -224,7 +229,7 @@ class Agent:
         return [(t, since.get(t.alarm_id, t.ts_ms)) for t in self.detection.active()]
 
     def ack(self, alarm_id: str) -> AlarmTransition | None:
-        t = self.detection.ack(alarm_id, now_ms())
+        t = self.detection.ack(alarm_id)
         if t is not None:
             self.commit.alarms([t])
         return t

@@ -133,6 +133,7 @@ class Services:
                 "dropped_readings": stats.get("dropped_readings", 0),
                 "db_bytes": gw.store.size_bytes(),
             },
+            "clock": gw.clock.health(),
             "buses": buses,
             "devices": devices,
             "alarms": [alarm_json(t, since) for t, since in gw.active_alarms()],
@@ -149,7 +150,7 @@ class Services:
                    "overruns": p.ticker.overruns, "last_good_ts": p.status.last_good_ts_ms}
             for name, p in gw.pollers.items()
         }  # fmt: skip
-        return {"buses": buses, "devices": devices, "mode": gw.mode}
+        return {"buses": buses, "devices": devices, "mode": gw.mode, "clock": gw.clock.health()}
 
     async def alarms(self, args: AlarmsArgs) -> Json:
         return {

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from drivers.bus import BusLine
 from drivers.profiles import Profile
+from edge_agent.clock import Clock
 from edge_agent.config import GatewayConfig
 from edge_agent.pipeline.poller import DevicePoller
 from edge_agent.records import AlarmTransition
@@ -53,6 +54,10 @@ class RunningGateway(Protocol):
 
     @property
     def store(self) -> Store: ...
+
+    @property
+    def clock(self) -> Clock:
+        """Wall and rule time, and the wall-clock steps seen (status `clock`)."""
 
     @property
     def uplink(self) -> UplinkState: ...
