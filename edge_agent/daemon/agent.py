@@ -221,6 +221,11 @@ class Agent:
         return self.detection.mode
 
     @property
+    def held_alarms(self) -> int:
+        """Alarm transitions waiting in memory for room on the disk."""
+        return self.commit.held
+
+    @property
     def rule_count(self) -> int:
         return len(self.detection.ruleset.rules)
 

@@ -68,6 +68,10 @@ class RunningGateway(Protocol):
     @property
     def rule_count(self) -> int: ...
 
+    @property
+    def held_alarms(self) -> int:
+        """Alarm transitions waiting in memory for room on the disk (never dropped)."""
+
     def active_alarms(self) -> list[tuple[AlarmTransition, int]]:
         """Every active alarm's latest transition, with when it was raised (ts ms)."""
 
