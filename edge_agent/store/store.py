@@ -341,8 +341,11 @@ class Store:
         return limits.used_bytes(self.conn)
 
     def close(self) -> None:
+        """Commit what is held, if there is room (a full disk loses only those readings)."""
         try:
             self.flush()
+        except StoreError as err:
+            log.error("readings not stored at close held=%d reason=%s", self._held.readings, err)
         finally:
             self.conn.close()
 
