@@ -33,6 +33,10 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 STEP_TOLERANCE_MS = 1_000
+# The wall time of a stamp is rule time + the offset as last set, so stamps are exactly
+# consistent with each other (no millisecond jitter between reading the two clocks);
+# the offset follows the wall clock once it has drifted this far (NTP slewing).
+FOLLOW_MS = 100
 
 
 def now_ms() -> int:
@@ -80,9 +84,9 @@ class Clock:
         """Both clocks now; notices (and reports) a step of the wall clock."""
         wall, mono = self._read()
         rule = mono + self._anchor_ms
-        offset = wall - rule
-        moved = offset - self._offset_ms
-        self._offset_ms = offset  # slewing is followed silently; a step is reported
+        moved = wall - rule - self._offset_ms
+        if abs(moved) >= FOLLOW_MS:  # slewing is followed silently; a step is reported
+            self._offset_ms += moved
         if abs(moved) > self.step_tolerance_ms:
             self.steps += 1
             self.last_step_ms = moved
@@ -94,7 +98,7 @@ class Clock:
             )  # fmt: skip
             for listener in self.on_step:
                 listener(moved)
-        return Stamp(wall, rule)
+        return Stamp(rule + self._offset_ms, rule)
 
     def wall_now(self) -> int:
         return self.now().wall_ms

@@ -65,4 +65,3 @@ class DevicePoll:
     reason: str | None = None
     # "offline" when this poll made the device count as offline, "online" when it is back.
     link: Literal["offline", "online"] | None = None
-    rule_ms: int | None = None  # the poll's monotonic rule time (see Reading)

@@ -74,7 +74,10 @@ class Agent:
             self.ruleset, self.points, self.devices, mode, self.store.active_alarms(), self.clock
         )
         self.commit = Commit(self.store, self.cfg.gateway.id, self.detection.active())
-        self.clock.on_step += [self.detection.clock_stepped, self.commit.clock_stepped]
+        self._steps: list[AlarmTransition] = []  # clock.stepped events for the next tick
+        self.clock.on_step += [
+            self.detection.clock_stepped, self.commit.clock_stepped, self._clock_stepped,
+        ]  # fmt: skip
         self.services = Services(self)
         self.router = CommandRouter(
             self.cfg.mqtt.commands, base_dir=self.cfg.base_dir, fmt=self.cfg.mqtt.payload
@@ -189,7 +192,8 @@ class Agent:
         while True:
             await asyncio.sleep(TICK_S)
             n += 1
-            self.commit.alarms(self.detection.tick())  # also retries held alarms
+            steps, self._steps = self._steps, []
+            self.commit.alarms(steps + self.detection.tick())  # also retries held alarms
             if n % STATUS_EVERY_TICKS == 0 and self.notifier.enabled:
                 self.notifier.status(summary_line(await self.services.status()))
             if not self._mode_pinned:
@@ -281,6 +285,17 @@ class Agent:
         log.error("buffer was unreadable, moved aside to %s: %s", rec.moved_to, rec.reason)
         # An event rather than a condition: it is raised and closed at once, both delivered.
         return [raised, replace(raised, state=AlarmState.CLEARED)]
+
+    def _clock_stepped(self, step_ms: int) -> None:
+        """A wall-clock step as an event in the stream (raised and cleared at once, like
+        buffer.recovered): durable and ordered, where health is a passing sample."""
+        ts = self.clock.wall_now()
+        raised = AlarmTransition(
+            alarm_id=new_alarm_id(ts), ts_ms=ts, device=self.cfg.gateway.id, point="_clock",
+            rule="clock.stepped", kind="gateway", level=4, state=AlarmState.RAISED,
+            value=step_ms / 1000, limit=self.clock.step_tolerance_ms / 1000, unit="s",
+        )  # fmt: skip
+        self._steps += [raised, replace(raised, state=AlarmState.CLEARED)]
 
 
 async def run_agent(cfg_path: Path, on_alarm: AlarmHook | None = None) -> None:

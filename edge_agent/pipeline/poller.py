@@ -93,7 +93,6 @@ class DevicePoller:
             ok=self.health.failures_in_row == 0,
             reason=self.health.reason,
             link=change,
-            rule_ms=stamp.rule_ms,
         )
 
     def clock_stepped(self, step_ms: int) -> None:

@@ -11,7 +11,8 @@ platform receives (telemetry and alarm events through a real mosquitto):
   raises no stale alarm on points that keep answering;
 - a point that goes silent just before a step back gets its stale alarm after its
   `after_s`, not an hour late;
-- every step is counted in `health` and logged once.
+- every step is counted in `health`, logged once, and sent once as a `clock.stepped`
+  event of the gateway, with its size.
 
 `tests/integration/test_faults.py` runs one round; `bench/faults.py` runs many.
 """
@@ -111,8 +112,10 @@ class Level:
 class ClockReport:
     steps: int = 0
     delays_ms: dict[str, list[int]] = field(default_factory=dict)
+    step_s: int = HOUR_S
     health_steps: int = 0
     log_lines: int = 0
+    step_events_s: list[float] = field(default_factory=list)  # value of each, by seq
 
     def add(self, what: str, ms: int) -> None:
         self.delays_ms.setdefault(what, []).append(ms)
@@ -166,7 +169,7 @@ async def run_clock_steps(
     platform = Platform()
     root = "lifeline/test-site/gw-test"
     clock = WallClock(tmp / "faketime")
-    report = ClockReport()
+    report = ClockReport(step_s=step_s)
     step_ms = step_s * 1000
     async with serve_tcp([pt1, pt2]) as port:
         (tmp / "rules.toml").write_text(RULES)
@@ -203,7 +206,11 @@ async def run_clock_steps(
                     # when the step came between that reading's stamp and its detection,
                     # that time repaired by the step
                     ok = {raised["ts"], raised["ts"] + step_ms}
-                    await first_reading(platform, "pt-1", 0, lambda x, ok=ok: x["ts"] in ok)
+                    try:
+                        await first_reading(platform, "pt-1", 0, lambda x, ok=ok: x["ts"] in ok)
+                    except TimeoutError:
+                        near = [x["ts"] - raised["ts"] for x in readings(platform, "pt-1")]
+                        raise AssertionError((raised, sorted(near, key=abs)[:5])) from None
                     # Forward one hour during an off-delay: cleared after the delay, and
                     # no stale alarm on points that answer.
                     n = len(readings(platform, "pt-1"))
@@ -233,8 +240,14 @@ async def run_clock_steps(
                     h = platform.of("health")
                     return int(h[-1]["clock"]["steps"]) if h else -1
 
+                def step_events() -> list[dict[str, Any]]:
+                    found = events(platform, "clock.stepped", "gw-test", "raised")
+                    return sorted(found, key=lambda e: e["seq"])
+
                 await platform.wait_for(lambda: health_steps() == report.steps, WAIT_S)
+                await platform.wait_for(lambda: len(step_events()) >= report.steps, WAIT_S)
                 report.health_steps = health_steps()
+                report.step_events_s = [float(e["value"]) for e in step_events()]
                 assert await agent.stop() == 0, agent.log_text()
                 report.log_lines = agent.log_text().count("wall clock stepped")
         finally:
@@ -250,3 +263,7 @@ def judge(report: ClockReport) -> None:
             assert delay_s * 1000 - 300 <= ms <= delay_s * 1000 + SLACK_MS, (what, ms)
     assert report.health_steps == report.steps
     assert report.log_lines == report.steps
+    expected = [-report.step_s, report.step_s, -report.step_s] * (report.steps // 3)
+    assert len(report.step_events_s) == len(expected)
+    for got, want in zip(report.step_events_s, expected, strict=True):
+        assert abs(got - want) < 1.5, (got, want)

@@ -45,7 +45,7 @@ def detection(tmp_path: Path, t: FakeTime) -> Detection:
 def poll(d: Detection, value: float, quality: Quality = "good") -> DevicePoll:
     s = d.clock.now()
     r = Reading("pt-1", "pressure", s.wall_ms, value, quality, None, s.rule_ms)
-    return DevicePoll("pt-1", s.wall_ms, (r,), ok=True, rule_ms=s.rule_ms)
+    return DevicePoll("pt-1", s.wall_ms, (r,), ok=True)
 
 
 def run(d: Detection, t: FakeTime, value: float, seconds: int, step_at: int | None = None,
