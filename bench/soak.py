@@ -1,21 +1,25 @@
-"""Soak: the agent's RSS, open files and database size over a long run, and their slopes.
+"""Soak: does the agent's footprint level off? RSS, open files and database size over time.
 
-    .venv/bin/python bench/soak.py [--devices 30] [--seconds 3600] [--sample-s 60]
+    .venv/bin/python bench/soak.py [--devices 30] [--minutes 60] [--sample-s 60] [--csv FILE]
 
-The workload of `agent_footprint.py` (N simulated pressure transmitters on one
-pymodbus TCP server, a private mosquitto, one threshold rule that every transmitter
-crosses for 5 s in each 20 s, so alarms are raised and cleared all the time), for a
-long run. Every `--sample-s` it prints the agent's RSS (MB), its open file
-descriptors and the size of buffer.db with its WAL (MB); at the end, the least-squares
-slope of each over the last half of the run, per hour: a leak shows as a slope that
-stays up when the run gets longer, a warm-up as one that falls towards zero.
+The workload of bench/agent_footprint.py, run long: N simulated pressure transmitters
+(one pymodbus TCP server, units 1..N) polled every second, a private mosquitto with a
+subscriber that takes everything, `edge-agent run` as a subprocess with one threshold
+rule; every transmitter dips below the limit for 5 s in each 20 s, staggered, so alarms
+are raised and cleared all the time. Every `--sample-s` it prints (and writes to
+`--csv`) the agent's RSS (VmRSS), its open file descriptors (/proc/PID/fd), the size of
+buffer.db and of its -wal, the outbox depth and the messages received. At the end:
+the least-squares slope of each over the last half hour (or the last half of a shorter
+run), per hour.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -37,6 +41,8 @@ levels = [ { level = 3, limit = 0.20 } ]
 hysteresis = 0.01
 """
 
+COLUMNS = ["minute", "rss_mb", "open_files", "db_mb", "wal_mb", "outbox", "received"]
+
 
 def dip(offset_s: float) -> object:
     def signal(t: float) -> float:
@@ -49,29 +55,37 @@ def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-    return 0.0
+    return float("nan")
 
 
 def open_files(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def db_mb(data: Path) -> float:
-    files = [data / "buffer.db", data / "buffer.db-wal"]
-    return sum(f.stat().st_size for f in files if f.exists()) / 1e6
+def file_mb(path: Path) -> float:
+    return path.stat().st_size / 1e6 if path.exists() else 0.0
 
 
-def slope_per_h(ts: list[float], ys: list[float]) -> float:
-    """Least-squares slope of ys over ts (seconds), per hour."""
-    n = len(ts)
+def outbox_depth(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+    except sqlite3.Error:
+        return -1
+
+
+def slope_per_hour(xs_min: list[float], ys: list[float]) -> float:
+    """Least-squares slope of ys against minutes, per hour."""
+    n = len(xs_min)
     if n < 2:
         return float("nan")
-    mt, my = sum(ts) / n, sum(ys) / n
-    var = sum((t - mt) ** 2 for t in ts)
-    return 3600 * sum((t - mt) * (y - my) for t, y in zip(ts, ys, strict=True)) / var
+    mx, my = sum(xs_min) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs_min)
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs_min, ys, strict=True))
+    return 60 * sxy / sxx if sxx else float("nan")
 
 
-def config(work: Path, broker: tuple[str, int], port: int, n: int, interval: float) -> str:
+def gateway_toml(work: Path, broker: tuple[str, int], port: int, n: int) -> str:
     lines = [
         "[gateway]", 'id = "gw-soak"', 'site = "bench"', f'data_dir = "{work / "data"}"',
         'rules = ["rules.toml"]', "[mqtt]", f'host = "{broker[0]}"', f"port = {broker[1]}",
@@ -81,24 +95,30 @@ def config(work: Path, broker: tuple[str, int], port: int, n: int, interval: flo
     for u in range(1, n + 1):
         lines += [
             "[[devices]]", f'name = "pt-{u}"', 'bus = "sim"', f"unit = {u}",
-            'profile = "generic-pressure-float32"', f"poll_interval_s = {interval}",
+            'profile = "generic-pressure-float32"', "poll_interval_s = 1.0",
         ]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
-async def main(n: int, seconds: float, sample_s: float, interval: float) -> None:
+async def main(n: int, minutes: float, sample_s: float, out: Path | None) -> None:
     profile = load_profiles([])["generic-pressure-float32"]
     devices = [
         SimulatedDevice(u, profile, {"pressure": dip(u * 20.0 / n)})  # type: ignore[dict-item]
         for u in range(1, n + 1)
     ]
+    rows: list[list[float]] = []
+    writer = csv.writer(out.open("w", newline="")) if out else None
+    if writer:
+        writer.writerow(COLUMNS)
+    print(" ".join(f"{c:>10}" for c in COLUMNS), flush=True)
     with tempfile.TemporaryDirectory() as tmp, private_mosquitto(Path(tmp)) as broker:
         assert broker is not None, "mosquitto is needed"
         work = Path(tmp)
+        db = work / "data" / "buffer.db"
+        received = [0]
         async with serve_tcp(devices) as port:
             (work / "rules.toml").write_text(RULES)
-            (work / "gateway.toml").write_text(config(work, broker, port, n, interval))
-            received = [0]
+            (work / "gateway.toml").write_text(gateway_toml(work, broker, port, n))
 
             async def subscriber() -> None:
                 async for _topic, _payload in watch(*broker, "lifeline/bench/gw-soak/#"):
@@ -110,36 +130,43 @@ async def main(n: int, seconds: float, sample_s: float, interval: float) -> None
                 "-c", str(work / "gateway.toml"),
             )  # fmt: skip
             t0 = time.monotonic()
-            rows: list[tuple[float, float, int, float]] = []
-            print(f"devices {n}, poll interval {interval} s, sample every {sample_s} s")
-            print(f"{'t_s':>6} {'rss_mb':>8} {'open_fds':>8} {'db_mb':>8} {'received':>9}")
-            while (t := time.monotonic() - t0) < seconds:
-                await asyncio.sleep(min(sample_s, max(0.0, seconds - t)))
-                t = time.monotonic() - t0
-                row = (t, rss_mb(proc.pid), open_files(proc.pid), db_mb(work / "data"))
-                rows.append(row)
-                print(f"{t:6.0f} {row[1]:8.1f} {row[2]:8d} {row[3]:8.2f} {received[0]:9d}",
-                      flush=True)  # fmt: skip
-            proc.terminate()
-            await proc.wait()
-            sub.cancel()
-    half = [r for r in rows if r[0] >= seconds / 2]
-    ts = [r[0] for r in half]
-    print(f"slopes over the last half ({len(half)} samples, per hour):")
-    print(f"  RSS {slope_per_h(ts, [r[1] for r in half]):+.2f} MB/h, "
-          f"open files {slope_per_h(ts, [float(r[2]) for r in half]):+.2f} /h, "
-          f"buffer.db {slope_per_h(ts, [r[3] for r in half]):+.2f} MB/h")  # fmt: skip
-    first = [r for r in rows if r[0] < seconds / 2]
-    if len(first) >= 2:
-        print(f"  (first half: RSS {slope_per_h([r[0] for r in first], [r[1] for r in first]):+.2f}"
-              " MB/h)")  # fmt: skip
+            try:
+                k = 0
+                while (k + 1) * sample_s <= minutes * 60:
+                    k += 1
+                    await asyncio.sleep(max(0.0, t0 + k * sample_s - time.monotonic()))
+                    if proc.returncode is not None:
+                        raise SystemExit(f"the agent stopped: exit code {proc.returncode}")
+                    row = [
+                        round(k * sample_s / 60, 2), round(rss_mb(proc.pid), 2),
+                        open_files(proc.pid), round(file_mb(db), 3),
+                        round(file_mb(db.with_name("buffer.db-wal")), 3), outbox_depth(db),
+                        received[0],
+                    ]  # fmt: skip
+                    rows.append(row)
+                    print(" ".join(f"{v:>10}" for v in row), flush=True)
+                    if writer:
+                        writer.writerow(row)
+            finally:
+                proc.terminate()
+                await proc.wait()
+                sub.cancel()
+    half = [r for r in rows if r[0] > rows[-1][0] - min(30.0, rows[-1][0] / 2)]
+    xs = [r[0] for r in half]
+    print(f"\n{n} devices, {n} readings/s, {rows[-1][0]:g} min; least-squares slope over "
+          f"minutes {xs[0]:g}-{xs[-1]:g}, per hour:")  # fmt: skip
+    for i, name in ((1, "RSS MB"), (2, "open files"), (3, "buffer.db MB"), (4, "-wal MB"),
+                    (5, "outbox rows")):  # fmt: skip
+        ys = [float(r[i]) for r in half]
+        print(f"  {name:>13}: {slope_per_hour(xs, ys):+.2f}/h  (first {rows[0][i]}, "
+              f"last {rows[-1][i]}, max {max(float(r[i]) for r in rows)})")  # fmt: skip
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--devices", type=int, default=30)
-    ap.add_argument("--seconds", type=float, default=3600)
+    ap.add_argument("--minutes", type=float, default=60)
     ap.add_argument("--sample-s", type=float, default=60)
-    ap.add_argument("--interval", type=float, default=1.0)
+    ap.add_argument("--csv", type=Path, default=None)
     a = ap.parse_args()
-    asyncio.run(main(a.devices, a.seconds, a.sample_s, a.interval))
+    asyncio.run(main(a.devices, a.minutes, a.sample_s, a.csv))

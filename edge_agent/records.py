@@ -26,7 +26,11 @@ def finite(x: float | None) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """One value of one point at one time. A fault is data: bad quality with a reason."""
+    """One value of one point at one time. A fault is data: bad quality with a reason.
+
+    `ts_ms` is wall time, for the record; `rule_ms` the monotonic rule time of the same
+    moment (edge_agent.clock), for detection. A reading from elsewhere (a test, a
+    replay) without a rule time is detected on its `ts_ms`."""
 
     device: str
     point: str
@@ -34,10 +38,16 @@ class Reading:
     value: float
     quality: Quality
     reason: str | None = None
+    rule_ms: int | None = None
 
     @property
     def key(self) -> str:
         return f"{self.device}/{self.point}"
+
+    @property
+    def rule_ts_ms(self) -> int:
+        """The time detection runs on: the rule time, else the wall time."""
+        return self.ts_ms if self.rule_ms is None else self.rule_ms
 
     @property
     def usable(self) -> bool:

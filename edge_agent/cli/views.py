@@ -54,6 +54,15 @@ def assess(status: Mapping[str, Any]) -> list[str]:
     dropped = int(buffer.get("dropped") or 0)
     if dropped:
         problems.append(f"buffer dropped {dropped} telemetry messages (full buffer)")
+    clock = status.get("clock") or {}
+    if clock.get("steps"):
+        step = int(clock.get("last_step_ms") or 0)
+        way = "back" if step < 0 else "forward"
+        problems.append(
+            f"wall clock stepped {way} {format_duration(abs(step))} "
+            f"{format_age(clock.get('last_step_ts'), now)} ({clock['steps']} steps since start; "
+            "alarm timing unaffected, record times before the step are off by it)"
+        )
     for d in status.get("devices") or []:
         if d.get("state") in ("ok", "disabled", "starting"):
             continue  # starting: not polled yet, which lasts one poll at most

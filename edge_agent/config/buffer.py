@@ -16,3 +16,5 @@ class BufferConfig(ConfigModel):
     retention_days: Annotated[float, Field(ge=0)] = 7.0  # delivered readings kept this long
     commit_interval_s: Annotated[float, Field(ge=0, le=60)] = 1.0  # readings batch commits
     max_message_kb: Annotated[int, Field(ge=1, le=65536)] = 128  # one backlog message
+    # Readings held in memory while they cannot be stored (a full disk); oldest dropped.
+    max_held_readings: Annotated[int, Field(ge=100, le=10_000_000)] = 50_000

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from drivers.bus import BusLine, open_bus
 from drivers.profiles import Profile
-from edge_agent.clock import now_ms
+from edge_agent.clock import Clock, now_ms
 from edge_agent.config import GatewayConfig, load_config, secret_warnings
 from edge_agent.control.paths import control_socket_path
 from edge_agent.control.server import ControlServer
@@ -59,6 +59,7 @@ class Agent:
     config_path: Path = Path("gateway.toml")
     on_alarm: AlarmHook | None = None
     started_ms: int = field(default_factory=now_ms)
+    clock: Clock = field(default_factory=Clock)
 
     def __post_init__(self) -> None:
         self.queue: asyncio.Queue[DevicePoll] = asyncio.Queue(maxsize=1000)
@@ -70,9 +71,13 @@ class Agent:
         self.store = open_store(self.cfg)
         mode = scheduled_mode(self.cfg.gateway) or self.cfg.gateway.mode
         self.detection = Detection(
-            self.ruleset, self.points, self.devices, mode, self.store.active_alarms()
+            self.ruleset, self.points, self.devices, mode, self.store.active_alarms(), self.clock
         )
         self.commit = Commit(self.store, self.cfg.gateway.id, self.detection.active())
+        self._steps: list[AlarmTransition] = []  # clock.stepped events for the next tick
+        self.clock.on_step += [
+            self.detection.clock_stepped, self.commit.clock_stepped, self._clock_stepped,
+        ]  # fmt: skip
         self.services = Services(self)
         self.router = CommandRouter(
             self.cfg.mqtt.commands, base_dir=self.cfg.base_dir, fmt=self.cfg.mqtt.payload
@@ -118,9 +123,12 @@ class Agent:
                 if any(d.bus == b.name for d in self.devices):
                     self.buses[b.name] = await stack.enter_async_context(open_bus(b))
             self.pollers = {
-                d.name: DevicePoller(d, self.profiles[d.profile], self.buses[d.bus], self.queue)
+                d.name: DevicePoller(
+                    d, self.profiles[d.profile], self.buses[d.bus], self.queue, clock=self.clock
+                )
                 for d in self.devices
             }
+            self.clock.on_step += [p.clock_stepped for p in self.pollers.values()]
             for t in self.detection.active():
                 self._poll_faster(t)
             sock = control_socket_path(self.cfg)
@@ -184,7 +192,8 @@ class Agent:
         while True:
             await asyncio.sleep(TICK_S)
             n += 1
-            self.commit.alarms(self.detection.tick(now_ms()))  # also retries held alarms
+            steps, self._steps = self._steps, []
+            self.commit.alarms(steps + self.detection.tick())  # also retries held alarms
             if n % STATUS_EVERY_TICKS == 0 and self.notifier.enabled:
                 self.notifier.status(summary_line(await self.services.status()))
             if not self._mode_pinned:
@@ -216,6 +225,11 @@ class Agent:
         return self.detection.mode
 
     @property
+    def held_alarms(self) -> int:
+        """Alarm transitions waiting in memory for room on the disk."""
+        return self.commit.held
+
+    @property
     def rule_count(self) -> int:
         return len(self.detection.ruleset.rules)
 
@@ -224,7 +238,7 @@ class Agent:
         return [(t, since.get(t.alarm_id, t.ts_ms)) for t in self.detection.active()]
 
     def ack(self, alarm_id: str) -> AlarmTransition | None:
-        t = self.detection.ack(alarm_id, now_ms())
+        t = self.detection.ack(alarm_id)
         if t is not None:
             self.commit.alarms([t])
         return t
@@ -271,6 +285,17 @@ class Agent:
         log.error("buffer was unreadable, moved aside to %s: %s", rec.moved_to, rec.reason)
         # An event rather than a condition: it is raised and closed at once, both delivered.
         return [raised, replace(raised, state=AlarmState.CLEARED)]
+
+    def _clock_stepped(self, step_ms: int) -> None:
+        """A wall-clock step as an event in the stream (raised and cleared at once, like
+        buffer.recovered): durable and ordered, where health is a passing sample."""
+        ts = self.clock.wall_now()
+        raised = AlarmTransition(
+            alarm_id=new_alarm_id(ts), ts_ms=ts, device=self.cfg.gateway.id, point="_clock",
+            rule="clock.stepped", kind="gateway", level=4, state=AlarmState.RAISED,
+            value=step_ms / 1000, limit=self.clock.step_tolerance_ms / 1000, unit="s",
+        )  # fmt: skip
+        self._steps += [raised, replace(raised, state=AlarmState.CLEARED)]
 
 
 async def run_agent(cfg_path: Path, on_alarm: AlarmHook | None = None) -> None:

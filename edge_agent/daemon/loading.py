@@ -57,4 +57,5 @@ def open_store(cfg: GatewayConfig) -> Store:
         codec=STORED_READINGS,
         commit_interval_s=cfg.buffer.commit_interval_s,
         max_message_bytes=cfg.buffer.max_message_kb * 1024,
+        max_held_readings=cfg.buffer.max_held_readings,
     )

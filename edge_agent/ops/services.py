@@ -133,7 +133,10 @@ class Services:
                 "dropped": stats.get("dropped_messages", 0),
                 "dropped_readings": stats.get("dropped_readings", 0),
                 "db_bytes": gw.store.size_bytes(),
+                "held_readings": stats.get("held_readings", 0),
+                "held_alarms": gw.held_alarms,
             },
+            "clock": gw.clock.health(),
             "buses": buses,
             "devices": devices,
             "alarms": [alarm_json(t, since) for t, since in gw.active_alarms()],
@@ -150,7 +153,10 @@ class Services:
                    "overruns": p.ticker.overruns, "last_good_ts": p.status.last_good_ts_ms}
             for name, p in gw.pollers.items()
         }  # fmt: skip
-        return {"buses": buses, "devices": devices, "mode": gw.mode}
+        return {
+            "buses": buses, "devices": devices, "mode": gw.mode, "clock": gw.clock.health(),
+            "buffer": {"held_alarms": gw.held_alarms},
+        }  # fmt: skip
 
     async def alarms(self, args: AlarmsArgs) -> Json:
         return {

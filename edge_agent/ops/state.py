@@ -13,6 +13,7 @@ from typing import Protocol
 
 from drivers.bus import BusLine
 from drivers.profiles import Profile
+from edge_agent.clock import Clock
 from edge_agent.config import GatewayConfig
 from edge_agent.pipeline.poller import DevicePoller
 from edge_agent.records import AlarmTransition
@@ -60,6 +61,10 @@ class RunningGateway(Protocol):
     def store(self) -> Store: ...
 
     @property
+    def clock(self) -> Clock:
+        """Wall and rule time, and the wall-clock steps seen (status `clock`)."""
+
+    @property
     def uplink(self) -> UplinkState: ...
 
     @property
@@ -67,6 +72,10 @@ class RunningGateway(Protocol):
 
     @property
     def rule_count(self) -> int: ...
+
+    @property
+    def held_alarms(self) -> int:
+        """Alarm transitions waiting in memory for room on the disk (never dropped)."""
 
     def active_alarms(self) -> list[tuple[AlarmTransition, int]]:
         """Every active alarm's latest transition, with when it was raised (ts ms)."""

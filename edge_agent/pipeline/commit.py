@@ -36,6 +36,10 @@ class Commit:
         self._unstored: list[AlarmTransition] = []
         self._fault = Episode(log)
 
+    def clock_stepped(self, step_ms: int) -> None:
+        """After a wall-clock step, when each active alarm was raised, in the new time."""
+        self.raised_at = {k: ts + step_ms for k, ts in self.raised_at.items()}
+
     @property
     def held(self) -> int:
         """Transitions a full disk could not take yet."""

@@ -3,6 +3,11 @@ link alarm (kind `device`, rule `offline`), with one view of every active alarm.
 
 Everything that changes alarms goes through here (samples, time, ack, reload, mode),
 and every method returns the transitions it caused, for the store to commit first.
+
+Time: the engine runs on each reading's monotonic rule time (edge_agent.clock), so a
+wall-clock step neither holds nor hurries a delay, a window or a stale timer. What
+leaves this stage carries wall time: the engine's transitions are turned back into
+wall time with the clock as it stands (after a step, the corrected one).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from edge_agent.clock import now_ms
+from edge_agent.clock import Clock
 from edge_agent.config import DeviceConfig
 from edge_agent.records import AlarmState, AlarmTransition, DevicePoll
 from rules.alarms import new_alarm_id
@@ -37,7 +42,9 @@ class Detection:
         devices: Sequence[DeviceConfig],
         mode: str,
         stored_active: Sequence[AlarmTransition] = (),
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or Clock()
         self.points = list(points)
         self.devices = {d.name: d for d in devices}
         self.engine = Engine(ruleset, self.points, mode=mode)
@@ -50,7 +57,8 @@ class Detection:
             if t.kind == DEVICE_KIND and t.device in self.devices:
                 self.device_alarms[t.device] = t
             elif t.kind == DEVICE_KIND:
-                self.orphans.append(replace(t, ts_ms=now_ms(), state=AlarmState.CLEARED))
+                now = self.clock.wall_now()
+                self.orphans.append(replace(t, ts_ms=now, state=AlarmState.CLEARED))
 
     @property
     def mode(self) -> str:
@@ -64,13 +72,18 @@ class Detection:
         out = self._link(poll)
         rows = [(self._index[r.key], r) for r in poll.readings if r.key in self._index]
         if rows:
-            out += self.engine.process_batch(
+            out += self._wall(self.engine.process_batch(
                 np.array([i for i, _ in rows], dtype=np.int64),
-                np.array([r.ts_ms for _, r in rows], dtype=np.int64),
+                np.array([r.rule_ts_ms for _, r in rows], dtype=np.int64),
                 np.array([r.value for _, r in rows], dtype=np.float64),
                 np.array([r.usable for _, r in rows], dtype=np.int8),
-            )
+            ))  # fmt: skip
         return out
+
+    def _wall(self, transitions: Sequence[AlarmTransition]) -> list[AlarmTransition]:
+        """The engine's transitions (rule time) in wall time, for the record."""
+        to_wall = self.clock.to_wall
+        return [replace(t, ts_ms=to_wall(t.ts_ms)) for t in transitions]
 
     def _link(self, poll: DevicePoll) -> list[AlarmTransition]:
         dev = self.devices.get(poll.device)
@@ -99,31 +112,41 @@ class Detection:
             return [replace(current, ts_ms=poll.ts_ms, state=AlarmState.CLEARED, value=0.0)]
         return []
 
-    def tick(self, ts_ms: int) -> list[AlarmTransition]:
-        return self.engine.tick(ts_ms)
+    def tick(self) -> list[AlarmTransition]:
+        """Time passes (stale points, composite expiry), on the monotonic rule time."""
+        return self._wall(self.engine.tick(self.clock.rule_now()))
 
     def active(self) -> list[AlarmTransition]:
-        return self.engine.active() + list(self.device_alarms.values())
+        return self._wall(self.engine.active()) + list(self.device_alarms.values())
+
+    def clock_stepped(self, step_ms: int) -> None:
+        """Repair the wall times of the device alarms held here after a wall-clock step
+        (the engine's are in rule time and need none)."""
+        self.device_alarms = {
+            d: replace(t, ts_ms=t.ts_ms + step_ms) for d, t in self.device_alarms.items()
+        }
 
     def devices_in_alarm(self) -> set[str]:
         return {t.device for t in self.active()}
 
-    def ack(self, alarm_id: str, ts_ms: int) -> AlarmTransition | None:
+    def ack(self, alarm_id: str) -> AlarmTransition | None:
+        now = self.clock.now()
         for dev, t in self.device_alarms.items():
             if t.alarm_id == alarm_id:
                 if t.state is AlarmState.ACKED:
                     return None
-                acked = replace(t, ts_ms=ts_ms, state=AlarmState.ACKED)
+                acked = replace(t, ts_ms=now.wall_ms, state=AlarmState.ACKED)
                 self.device_alarms[dev] = acked
                 return acked
-        return self.engine.ack(alarm_id, ts_ms)
+        acked_rule = self.engine.ack(alarm_id, now.rule_ms)
+        return None if acked_rule is None else self._wall([acked_rule])[0]
 
     def reload(self, ruleset: RuleSet) -> list[AlarmTransition]:
         """Swap in new rules atomically; unchanged bindings keep state and alarms."""
-        engine, cleared = self.engine.reload(ruleset, now_ms())
+        engine, cleared = self.engine.reload(ruleset, self.clock.rule_now())
         self.engine = engine
         self._index = {m.key: engine.index(m.key) for m in self.points}
-        return cleared
+        return self._wall(cleared)
 
     def set_mode(self, mode: str) -> list[AlarmTransition]:
-        return self.engine.set_mode(mode, now_ms())
+        return self._wall(self.engine.set_mode(mode, self.clock.rule_now()))

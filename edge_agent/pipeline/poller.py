@@ -20,7 +20,7 @@ from drivers.device import read_device
 from drivers.planner import plan_reads
 from drivers.profiles import Profile
 from drivers.schedule import BackoffPolicy, Change, DeviceHealth, Ticker
-from edge_agent.clock import now_ms, t_mono
+from edge_agent.clock import Clock, t_mono
 from edge_agent.config import DeviceConfig
 from edge_agent.records import DevicePoll, Reading
 from edge_agent.system.logs import Episode
@@ -47,6 +47,7 @@ class DevicePoller:
     bus: BusLine
     out: asyncio.Queue[DevicePoll]
     status: DeviceStatus = field(default_factory=DeviceStatus)
+    clock: Clock = field(default_factory=Clock)
 
     def __post_init__(self) -> None:
         self.plan: list[ReadRequest] = plan_reads(self.profile)
@@ -70,7 +71,8 @@ class DevicePoller:
             self._poke.set()
 
     async def poll_once(self) -> DevicePoll:
-        ts = now_ms()
+        stamp = self.clock.now()
+        ts = stamp.wall_ms
         started = t_mono()
         values = await read_device(self.bus, self.device.unit, self.plan, self.profile)
         self.status.last_latency_s = t_mono() - started
@@ -81,7 +83,8 @@ class DevicePoller:
         change = self.health.record(values)
         self._note(change, values, ts)
         readings = tuple(
-            Reading(self.device.name, v.name, ts, v.value, v.quality, v.reason) for v in values
+            Reading(self.device.name, v.name, ts, v.value, v.quality, v.reason, stamp.rule_ms)
+            for v in values
         )
         return DevicePoll(
             self.device.name,
@@ -91,6 +94,13 @@ class DevicePoller:
             reason=self.health.reason,
             link=change,
         )
+
+    def clock_stepped(self, step_ms: int) -> None:
+        """Repair the wall times this poller keeps (status) after a wall-clock step."""
+        s = self.status
+        s.last_good = {k: (v, ts + step_ms) for k, (v, ts) in s.last_good.items()}
+        if s.last_good_ts_ms is not None:
+            s.last_good_ts_ms += step_ms
 
     def _note(self, change: Change | None, values: list[PointValue], ts: int) -> None:
         self.status.polled = True

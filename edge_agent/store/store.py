@@ -3,6 +3,11 @@
 Readings are buffered in memory and committed at most once per `commit_interval_s`
 (one fsync per second instead of one per poll). Alarm transitions are committed at
 once, durably, together with any buffered readings, before anything can publish them.
+
+A full disk: a write that fails for want of room drops old owed telemetry to make room
+and tries once more; if even that fails (making room needs room too), it raises
+StoreError, never a raw sqlite3 error. Alarms then go alone, without the held readings,
+and the readings wait in memory within a bound (store.held).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from edge_agent.store import seq as counters
 from edge_agent.store.db import connect, transaction
 from edge_agent.store.errors import StoreError
 from edge_agent.store.fileguard import file_id, write_back
+from edge_agent.store.held import DEFAULT_MAX_HELD_READINGS, HeldPolls
 from edge_agent.store.outbox import OutboxRow, ReadingsCodec
 from edge_agent.store.seqmark import SeqMark, jump_past, mark_path
 
@@ -50,13 +56,14 @@ class Store:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         mark: SeqMark | None = None,
         file_check_s: float = FILE_CHECK_S,
+        max_held_readings: int = DEFAULT_MAX_HELD_READINGS,
     ) -> None:
         self.conn = conn
         self.path = path
         self.codec = codec
         self.commit_interval_s = commit_interval_s
         self.max_message_bytes = max_message_bytes
-        self._polls: list[tuple[DevicePoll, str]] = []
+        self._held = HeldPolls(max_held_readings)
         self._last_commit = t_mono()
         self._listeners: list[Callable[[], None]] = []
         self.recovery: Recovery | None = None
@@ -76,6 +83,7 @@ class Store:
         commit_interval_s: float = 1.0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         file_check_s: float = FILE_CHECK_S,
+        max_held_readings: int = DEFAULT_MAX_HELD_READINGS,
     ) -> Store:
         path = Path(path)
         recovery: Recovery | None = None
@@ -111,6 +119,7 @@ class Store:
             max_message_bytes=max_message_bytes,
             mark=mark,
             file_check_s=file_check_s,
+            max_held_readings=max_held_readings,
         )
         store.recovery = recovery
         return store
@@ -132,23 +141,30 @@ class Store:
         Written at the next flush, which happens here once `commit_interval_s` has
         passed since the last commit, or in `flush()` / `add_alarms()`.
         """
-        self._polls.append((poll, gateway_id))
+        self._held.add(poll, gateway_id)
         if t_mono() - self._last_commit >= self.commit_interval_s:
             self.flush()
 
     def flush(self) -> int:
         """Commit buffered polls now; returns how many were written."""
-        if not self._polls:
+        if not self._held:
             return 0
-        polls = self._polls
-        self._commit(lambda: self._write_polls(polls))
-        self._polls = self._polls[len(polls) :]
+        polls = list(self._held.polls)
+        drops: list[tuple[int, int]] = []
+
+        def write() -> None:
+            drops.append(self._held.count_drops(self.conn))
+            self._write_polls(polls)
+
+        self._commit(write)
+        self._held.counted(drops[-1])
+        self._held.taken(len(polls))
         self._committed()
         return len(polls)
 
     def flush_due(self) -> bool:
         """Whether buffered polls have waited `commit_interval_s` (for a periodic flusher)."""
-        return bool(self._polls) and t_mono() - self._last_commit >= self.commit_interval_s
+        return bool(self._held) and t_mono() - self._last_commit >= self.commit_interval_s
 
     def _write_polls(self, polls: Sequence[tuple[DevicePoll, str]]) -> None:
         created = now_ms()
@@ -171,14 +187,19 @@ class Store:
 
         Buffered readings go in the same transaction, so history stays in time order.
         Raises StoreError only if the alarm cannot be written even after making room.
+        When the disk has room for the alarms but not for the readings held with them,
+        the alarms go alone and the readings stay held.
         """
-        if not transitions and not self._polls:
+        if not transitions and not self._held:
+            return
+        if not transitions:
+            self.flush()
             return
         created = now_ms()
-        polls = self._polls
+        polls = list(self._held.polls)
+        drops: list[tuple[int, int]] = []
 
-        def write() -> None:
-            self._write_polls(polls)
+        def write_alarms() -> None:
             refs = alarms.insert(self.conn, transitions)
             for t, ref in zip(transitions, refs, strict=True):
                 outbox.add_alarm(
@@ -190,8 +211,20 @@ class Store:
                     created_ms=created,
                 )
 
-        self._commit(write)
-        self._polls = self._polls[len(polls) :]
+        def write() -> None:
+            drops.append(self._held.count_drops(self.conn))
+            self._write_polls(polls)
+            write_alarms()
+
+        try:
+            self._commit(write)
+        except StoreError:
+            if not polls:
+                raise
+            self._commit(write_alarms)  # an alarm outranks the readings held with it
+        else:
+            self._held.counted(drops[-1])
+            self._held.taken(len(polls))
         self._committed()
 
     def _commit(self, write: Callable[[], None]) -> None:
@@ -203,17 +236,31 @@ class Store:
                 with transaction(self.conn):
                     write()
                 return
-            except sqlite3.OperationalError as err:
-                if "full" not in str(err) or attempt == 2:
+            except sqlite3.Error as err:
+                if not _is_full(err) or attempt == 2:
                     raise StoreError(f"cannot write buffer database {self.path}: {err}") from err
-                used = limits.used_bytes(self.conn)
                 log.debug("buffer write failed, making room path=%s reason=%s", self.path, err)
-                self.enforce_cap(int(used * 0.8))
+                try:
+                    self.enforce_cap(int(limits.used_bytes(self.conn) * 0.8))
+                except sqlite3.Error as room:
+                    # Deleting rows needs room in the WAL too: nothing to do but wait.
+                    raise StoreError(
+                        f"cannot write buffer database {self.path}: {err} "
+                        f"(and no room could be made: {room})"
+                    ) from err
 
     # -- the uplink's side ---------------------------------------------------------------
 
     def pending(self, limit: int, after_seq: int = 0) -> list[OutboxRow]:
-        """Up to `limit` messages with seq > after_seq, in seq order, sealing more if needed."""
+        """Up to `limit` messages with seq > after_seq, in seq order, sealing more if needed.
+
+        StoreError when the database cannot be read; a full disk only stops sealing."""
+        try:
+            return self._pending(limit, after_seq)
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot read buffer database {self.path}: {err}") from err
+
+    def _pending(self, limit: int, after_seq: int) -> list[OutboxRow]:
         rows = outbox.sealed(self.conn, after_seq, limit)
         if len(rows) < limit and outbox.has_open(self.conn):
             counts: list[int] = []
@@ -249,13 +296,13 @@ class Store:
             try:
                 with transaction(self.conn):
                     outbox.delete(self.conn, seqs)
-            except sqlite3.OperationalError as err:
+            except sqlite3.Error as err:
                 raise StoreError(f"cannot write buffer database {self.path}: {err}") from err
 
     def depth(self) -> int:
         """Messages still owed to the platform (buffered polls included)."""
         d = outbox.depth(self.conn)
-        return d["alarm"] + d["telemetry"] + len(self._polls)
+        return d["alarm"] + d["telemetry"] + len(self._held)
 
     def active_alarms(self) -> list[AlarmTransition]:
         return alarms.active(self.conn)
@@ -269,7 +316,8 @@ class Store:
     def oldest_unsent_ts(self) -> int | None:
         """When the oldest message still owed to the platform was stored (or buffered)."""
         stored = outbox.oldest_created_ms(self.conn)
-        buffered = self._polls[0][0].ts_ms if self._polls else None
+        held = self._held.polls
+        buffered = held[0][0].ts_ms if held else None
         return min((t for t in (stored, buffered) if t is not None), default=None)
 
     def stats(self) -> dict[str, int]:
@@ -279,8 +327,11 @@ class Store:
             "pending_telemetry": d["telemetry"],
             "pending_readings": d["readings"],
             "next_seq": counters.next_seq(self.conn),
-            "dropped_messages": counters.get(self.conn, "dropped_messages"),
-            "dropped_readings": counters.get(self.conn, "dropped_readings"),
+            "dropped_messages": counters.get(self.conn, "dropped_messages")
+            + self._held.dropped_messages,
+            "dropped_readings": counters.get(self.conn, "dropped_readings")
+            + self._held.dropped_readings,
+            "held_readings": self._held.readings,
         }
 
     # -- limits ------------------------------------------------------------------------
@@ -316,8 +367,14 @@ class Store:
         return limits.used_bytes(self.conn)
 
     def close(self) -> None:
+        """Commit what is held, if there is room (a full disk loses only those readings)."""
         try:
-            self.flush()
+            try:
+                self.flush()
+            except StoreError as err:
+                log.error(
+                    "readings not stored at close held=%d reason=%s", self._held.readings, err
+                )
             # Everything handed out is committed: the mark can be exact (no gap next time).
             self.mark.write(counters.next_seq(self.conn))
         except OSError as err:
@@ -353,6 +410,12 @@ def _open_checked(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _is_full(err: sqlite3.Error) -> bool:
+    """No room: the disk (SQLITE_FULL, or a write error on a full WAL) or the database."""
+    name = getattr(err, "sqlite_errorname", "")
+    return "full" in str(err) or name in ("SQLITE_FULL", "SQLITE_IOERR_WRITE")
 
 
 def _is_damage(err: sqlite3.DatabaseError) -> bool:

@@ -6,6 +6,10 @@ One session per connection. A session publishes the birth `status`, the retained
 its PUBACK. When the connection drops, the session ends, the rows stay, and the
 next session resends every sealed row from the lowest `seq` (duplicates keep their
 `seq`). Reconnects use jittered exponential backoff.
+
+A store that cannot be written (a full disk) does not end a session: what is sealed
+still goes out, acknowledged rows are remembered until they can be deleted, and the
+drain tries again every second (or at the next commit) until there is room.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from edge_agent.uplink.commands import NO_ARGS, CommandRouter
 from edge_agent.uplink.topics import Topics
 
 log = logging.getLogger(__name__)
+
+STORE_RETRY_S = 1.0  # a store that cannot be read or written is tried again this often
 
 
 class CommandHandler(Protocol):
@@ -225,13 +231,20 @@ class Uplink:
         stop_by: float | None = None
         try:
             while not failure:
+                retry_s: float | None = None
                 if self._stopping.is_set():
                     # A clean stop first drains what is owed, within a deadline.
                     stop_by = stop_by or t_mono() + self.stop_drain_s
                     if t_mono() >= stop_by:
                         break
                 self._wake.clear()
-                rows = self.store.pending(self.batch, after_seq=cursor)
+                if self._delivered and not acked:
+                    self._forget([])  # a full disk may have room again
+                try:
+                    rows = self.store.pending(self.batch, after_seq=cursor)
+                except StoreError as err:
+                    self._store_fault.fault("cannot read the buffer, will retry reason=%s", err)
+                    rows, retry_s = [], STORE_RETRY_S
                 if self._delivered:
                     cursor = max(cursor, *(r.seq for r in rows)) if rows else cursor
                     rows = [r for r in rows if r.seq not in self._delivered]
@@ -251,7 +264,9 @@ class Uplink:
                         break
                     await asyncio.sleep(0.01)
                     continue
-                timeout = 0.05 if tasks else None
+                if self._delivered:
+                    retry_s = STORE_RETRY_S
+                timeout = 0.05 if tasks else retry_s
                 await _wait_event(self._wake, self._stopping, timeout_s=timeout)
             if self._stopping.is_set() and tasks and not failure:
                 # Let what is in flight land: fewer duplicates after a clean stop.
@@ -263,7 +278,7 @@ class Uplink:
             for task in tasks:
                 task.cancel()
             if acked:  # acknowledged before the session ended: never resend those
-                self.store.delete([r.seq for r in acked])
+                self._forget([r.seq for r in acked])
         if failure:
             raise failure[0]
 
@@ -273,22 +288,25 @@ class Uplink:
             return False
         done = acked[:]
         acked.clear()
-        self._delivered.update(r.seq for r in done)
+        self._forget([r.seq for r in done])
+        if any(r.kind == "alarm" for r in done):
+            await self._publish_snapshot(link)
+        return True
+
+    def _forget(self, seqs: list[int]) -> None:
+        """Delete acknowledged rows; on a full disk remember them, so they are not sent
+        again, and delete them once there is room. The session goes on."""
+        self._delivered.update(seqs)
         try:
             self.store.delete(sorted(self._delivered))
         except StoreError as err:
-            # Disk full: remember what the broker has, so it is not sent again, and
-            # delete it once there is room. The session goes on.
             self._store_fault.fault(
                 "cannot delete delivered messages, will retry held=%d reason=%s",
                 len(self._delivered), err,
             )  # fmt: skip
         else:
             self._delivered.clear()
-            self._store_fault.recovered("delivered messages deleted again")
-        if any(r.kind == "alarm" for r in done):
-            await self._publish_snapshot(link)
-        return True
+            self._store_fault.recovered("buffer works again")
 
     async def _publish_row(self, link: MqttLink, row: OutboxRow) -> None:
         if row.kind == "alarm":
@@ -349,7 +367,7 @@ class Uplink:
     def health(self) -> Json:
         """The `health` payload; the agent's source, when given, adds bus/device counters."""
         extra = self.health_source() if self.health_source is not None else {}
-        buffer: Json = dict(self.store.stats())
+        buffer: Json = dict(self.store.stats()) | dict(extra.get("buffer", {}))
         buffer["size_bytes"] = self.store.size_bytes()
         buffer["max_bytes"] = int(self.cfg.buffer.max_mb * 1_000_000)
         buffer["seq_mark"] = self.store.mark.value
@@ -367,7 +385,7 @@ class Uplink:
                 "uplink": dict(self.counters),
                 "commands": dict(self.router.counters) if self.router is not None else {},
             }
-            | {k: v for k, v in extra.items() if k not in ("buses", "devices")},
+            | {k: v for k, v in extra.items() if k not in ("buses", "devices", "buffer")},
         )
 
 

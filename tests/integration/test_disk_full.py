@@ -5,13 +5,7 @@ a real mosquitto and a real Modbus server. Mounting needs root, as CI has."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
-import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import pytest
 
@@ -25,6 +19,7 @@ from tests.integration.agent_process import (
     gateway_toml,
     subscribe_forever,
 )
+from tests.integration.fault_disk import fill, small_disk
 
 pytestmark = pytest.mark.integration
 
@@ -36,40 +31,6 @@ quantity = "pressure"
 direction = "below"
 levels = [ { level = 3, limit = 0.20 } ]
 """
-
-
-@contextlib.contextmanager
-def small_disk(path: Path, size: str = "4m") -> Iterator[Path]:
-    # As root (CI), or through passwordless sudo: a tmpfs the test's user may write to.
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    path.mkdir()
-    opts = f"size={size},uid={os.getuid()},gid={os.getgid()},mode=0700"
-    mounted = subprocess.run([*sudo, "mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)])
-    assert mounted.returncode == 0, "this test mounts a tmpfs: run it as root or with sudo"
-    try:
-        yield path
-    finally:
-        subprocess.run([*sudo, "umount", "-l", str(path)], check=False)
-
-
-def fill(path: Path) -> Path:
-    """Write until the filesystem says ENOSPC."""
-    filler = path / "runaway.log"
-    with filler.open("wb") as f:
-        while (code := _write(f)) is None:
-            pass
-    assert code == errno.ENOSPC
-    return filler
-
-
-def _write(f: BinaryIO) -> int | None:
-    """Append 64 KiB; the errno when the filesystem refuses."""
-    try:
-        f.write(b"x" * 65536)
-        f.flush()
-    except OSError as err:
-        return err.errno
-    return None
 
 
 class Field:

@@ -89,6 +89,13 @@ def test_uplink_connected_but_behind_is_a_problem(status: dict[str, Any]) -> Non
     assert not views.assess(status)[0].startswith("uplink")
 
 
+def test_a_wall_clock_step_is_a_problem(status: dict[str, Any]) -> None:
+    at = status["now_ms"] - 65_000
+    status["clock"] = {"steps": 1, "last_step_ms": -3_600_000, "last_step_ts": at}
+    lines = [p for p in views.assess(status) if p.startswith("wall clock")]
+    assert lines[0].startswith("wall clock stepped back 1h00m 1m05s ago (1 steps")
+
+
 def test_dropped_telemetry_is_a_problem(status: dict[str, Any]) -> None:
     status["buffer"]["dropped"] = 40
     assert "buffer dropped 40 telemetry messages (full buffer)" in views.assess(status)
