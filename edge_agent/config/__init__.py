@@ -21,7 +21,7 @@ from edge_agent.config.loader import (
     read_toml,
 )
 from edge_agent.config.modes import ModeWindow
-from edge_agent.config.mqtt import CommandsConfig, MqttConfig, TlsConfig
+from edge_agent.config.mqtt import CommandsConfig, MqttConfig, SparkplugConfig, TlsConfig
 from edge_agent.errors import ConfigError
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "GatewaySection",
     "ModeWindow",
     "MqttConfig",
+    "SparkplugConfig",
     "TlsConfig",
     "apply_profile_defaults",
     "cross_check",

@@ -30,6 +30,7 @@ from edge_agent.pipeline.commit import Commit
 from edge_agent.pipeline.detection import Detection
 from edge_agent.pipeline.modes import scheduled_mode
 from edge_agent.pipeline.poller import DevicePoller
+from edge_agent.pipeline.report import Reporter, report_policies
 from edge_agent.pipeline.upkeep import keep_store
 from edge_agent.records import AlarmState, AlarmTransition, DevicePoll
 from edge_agent.system.sdnotify import Notifier, run_watchdog
@@ -73,7 +74,10 @@ class Agent:
         self.detection = Detection(
             self.ruleset, self.points, self.devices, mode, self.store.active_alarms()
         )
-        self.commit = Commit(self.store, self.cfg.gateway.id, self.detection.active())
+        self.reporter = Reporter(report_policies(self.cfg.gateway, self.devices, self.points))
+        self.commit = Commit(
+            self.store, self.cfg.gateway.id, self.detection.active(), self.reporter
+        )
         self.services = Services(self)
         self.router = CommandRouter(
             self.cfg.mqtt.commands, base_dir=self.cfg.base_dir, fmt=self.cfg.mqtt.payload
@@ -185,7 +189,9 @@ class Agent:
         while True:
             await asyncio.sleep(TICK_S)
             n += 1
-            self.commit.alarms(self.detection.tick(now_ms()))  # also retries held alarms
+            ts = now_ms()
+            self.commit.alarms(self.detection.tick(ts))  # also retries held alarms
+            self.commit.tick(ts)  # telemetry batches whose interval has passed
             if n % STATUS_EVERY_TICKS == 0 and self.notifier.enabled:
                 self.notifier.status(summary_line(await self.services.status()))
             if not self._mode_pinned:
@@ -283,7 +289,12 @@ class Agent:
                    "overruns": p.ticker.overruns, "last_good_ts": p.status.last_good_ts_ms}
             for name, p in self.pollers.items()
         }  # fmt: skip
-        return {"buses": buses, "devices": devices, "mode": self.detection.mode}
+        return {
+            "buses": buses,
+            "devices": devices,
+            "mode": self.detection.mode,
+            "report": dict(self.reporter.counters),  # readings polled vs sent as telemetry
+        }
 
 
 async def run_agent(cfg_path: Path, on_alarm: AlarmHook | None = None) -> None:
