@@ -90,6 +90,7 @@ class Agent:
             commands=self.router,
             health=self.health,
             health_interval_s=self.cfg.mqtt.health_interval_s,
+            points=self.points,
         )
         self.buses: dict[str, BusLine] = {}
         self.pollers: dict[str, DevicePoller] = {}

@@ -49,10 +49,12 @@ class CommandHandler(Protocol):
 
 
 class SessionEndError(LinkError):
-    """A dialect asks the session to end (a Sparkplug primary host went offline)."""
+    """A dialect asks the session to end (a Sparkplug primary host went offline), after
+    publishing `farewell`."""
 
-    def __init__(self, msg: str) -> None:
+    def __init__(self, msg: str, farewell: Sequence[Outgoing] = ()) -> None:
         super().__init__(msg, "rejected")
+        self.farewell = list(farewell)
 
 
 class Dialect(Protocol):

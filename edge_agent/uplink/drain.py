@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from edge_agent import __version__
@@ -27,8 +27,15 @@ from edge_agent.system.logs import Episode
 from edge_agent.uplink import payloads
 from edge_agent.uplink.client import LinkError, MqttLink
 from edge_agent.uplink.commands import NO_ARGS, CommandRouter
-from edge_agent.uplink.dialect import CommandHandler, Dialect, Outgoing, encode_row
+from edge_agent.uplink.dialect import (
+    CommandHandler,
+    Dialect,
+    Outgoing,
+    SessionEndError,
+    encode_row,
+)
 from edge_agent.uplink.dialects import make_dialect
+from rules.events import PointMeta
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +59,12 @@ class Uplink:
         backoff_max_s: float = 60.0,
         stop_drain_s: float = 3.0,
         version: str = __version__,
+        points: Sequence[PointMeta] = (),
     ) -> None:
         self.cfg = cfg
         self.store = store
         self.gateway = cfg.gateway.id
-        self.dialect: Dialect = make_dialect(cfg, store, version)
+        self.dialect: Dialect = make_dialect(cfg, store, version, points)
         if commands is None:
             router = CommandRouter(cfg.mqtt.commands, base_dir=cfg.base_dir, fmt=cfg.mqtt.payload)
             router.register("diag", lambda _: self.health(), NO_ARGS)
@@ -189,7 +197,12 @@ class Uplink:
     async def _await_ready(self, link: MqttLink) -> None:
         """What the dialect waits for before its birth (a primary host's STATE)."""
         async for topic, data in link.messages():
-            await self._send(link, await self.dialect.incoming(topic, data, self.commands))
+            try:
+                replies = await self.dialect.incoming(topic, data, self.commands)
+            except SessionEndError as err:
+                await self._send(link, err.farewell)
+                raise
+            await self._send(link, replies)
             if not self.dialect.waiting:
                 return
 
@@ -289,8 +302,9 @@ class Uplink:
         async for topic, data in link.messages():
             try:
                 replies = await self.dialect.incoming(topic, data, self.commands)
-            except LinkError:
-                raise  # the dialect ends the session
+            except SessionEndError as err:  # the dialect ends the session
+                await self._send(link, err.farewell)
+                raise
             except Exception:  # a handler bug must not end the session
                 log.exception("incoming message failed topic=%s", topic)
                 continue
