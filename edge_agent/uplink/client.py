@@ -259,21 +259,29 @@ def _looks_like_tls(msg: str) -> bool:
     return any(w in text for w in ("ssl", "certificate", "tls", "handshake", "wrong version"))
 
 
-async def watch(
+async def watch_raw(
     host: str, port: int, topic_filter: str, *, retry_s: float = 1.0
-) -> AsyncIterator[tuple[str, Any]]:
-    """Subscribe as a platform would and yield (topic, decoded JSON payload), reconnecting
-    while the broker is away. For the demo and diagnostics, not the agent's own link."""
+) -> AsyncIterator[tuple[str, bytes]]:
+    """Subscribe as a platform would and yield (topic, payload bytes), reconnecting while
+    the broker is away. For the demo, benchmarks and diagnostics, not the agent's link."""
     while True:
         try:
             async with aiomqtt.Client(host, port, logger=log) as client:
                 await client.subscribe(topic_filter, qos=1)
                 async for msg in client.messages:
                     raw = msg.payload
-                    text = raw.decode() if isinstance(raw, bytes | bytearray) else str(raw)
-                    try:
-                        yield msg.topic.value, json.loads(text)
-                    except ValueError:
-                        yield msg.topic.value, text
+                    data = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw).encode()
+                    yield msg.topic.value, data
         except aiomqtt.MqttError:
             await asyncio.sleep(retry_s)
+
+
+async def watch(
+    host: str, port: int, topic_filter: str, *, retry_s: float = 1.0
+) -> AsyncIterator[tuple[str, Any]]:
+    """As `watch_raw`, with each payload decoded as JSON (or left as text)."""
+    async for topic, raw in watch_raw(host, port, topic_filter, retry_s=retry_s):
+        try:
+            yield topic, json.loads(raw)
+        except ValueError:
+            yield topic, raw.decode(errors="replace")
