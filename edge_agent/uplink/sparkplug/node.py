@@ -10,7 +10,7 @@ Sparkplug 3.0 as the specification states it, on the one uplink session:
   metrics `Alarm/{point}/{field}` (and `Alarm/_device/...` for the device's own alarms)
   and the last values known. `seq` counts 0..255 over every message but NDEATH.
 - Telemetry rows become DDATA with each reading's own timestamp; readings taken before
-  this connection came up are `is_historical` (buffered across an outage). A reading
+  this connection was attempted are `is_historical` (buffered across an outage). A reading
   that is not good is `is_null` (bad) and carries the properties Quality (0) and reason.
 - Alarm events become DDATA of the alarm's device: the event's fields as the metrics
   `Alarm/{point}/{field}`, timestamped at the transition. A device's `offline` alarm
@@ -93,6 +93,8 @@ class SparkplugDialect:
     def will(self) -> LastWill:
         self.bd_seq = self.store.take_number("sparkplug-bdseq") % 256
         self._host_online = False
+        # Readings measured before this connection attempt were buffered: historical.
+        self._since_ms = now_ms()
         return LastWill(self.topics.node("NDEATH"), self._ndeath(), qos=1, retain=False)
 
     def subscriptions(self) -> Sequence[str]:
@@ -107,9 +109,10 @@ class SparkplugDialect:
 
     def birth(self) -> list[Outgoing]:
         self._seq = 0
-        self._since_ms = now_ms()
         self._born.clear()
-        self._dead.clear()
+        active = self.store.active_alarms()
+        # A device whose offline alarm is active is not born: it is born when it answers.
+        self._dead = {t.device for t in active if t.kind == "device" and t.rule == "offline"}
         ts = now_ms()
         node: list[tuple[str, Value]] = [
             (BD_SEQ, Value(INT64, self.bd_seq, ts)),
@@ -123,7 +126,8 @@ class SparkplugDialect:
         node += self._alarm_slots(NODE_ALARMS, ts, self._active_of(None))
         out = [self._node("NBIRTH", node, qos=0)]
         for device in sorted(self.points | self._last):
-            out.append(self._dbirth(device))
+            if device not in self._dead:
+                out.append(self._dbirth(device))
         return out
 
     def telemetry(self, row: OutboxRow) -> list[Outgoing]:

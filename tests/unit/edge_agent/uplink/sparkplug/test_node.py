@@ -95,3 +95,15 @@ def test_dbirth_carries_the_active_alarm_of_each_slot(tmp_path: Path) -> None:
     dbirth = metrics(d.birth()[1].payload)
     assert dbirth["Alarm/pressure/id"]["value"] == "a-1"
     assert dbirth["Alarm/_device/id"]["is_null"] is True
+
+
+def test_a_device_offline_at_birth_is_born_only_when_it_answers(tmp_path: Path) -> None:
+    d = dialect(tmp_path)
+    off = transition("pt-101", "_device", rule="offline", kind="device", level=3)
+    d.store.add_alarms([off], "gw-1")
+    d.will()
+    assert kinds(d.birth()) == ["NBIRTH"]
+    assert d.telemetry(telemetry_row(1, "pt-101", 5, {"pressure": float("nan")})) == []
+    assert kinds(d.telemetry(telemetry_row(2, "pt-101", 6, {"pressure": 0.3}))) == [
+        "DBIRTH", "DDATA",
+    ]  # fmt: skip
