@@ -145,8 +145,7 @@ class SparkplugDialect:
         metrics = []
         last = self._last.setdefault(device, {})
         for r in readings:
-            meta = known[r["point"]]
-            v = sp.reading_value(r, meta.unit or None, int(r["ts"]) < self._since_ms)
+            v = sp.reading_value(r, int(r["ts"]) < self._since_ms)
             metrics.append((r["point"], v))
             last[r["point"]] = Value(v.datatype, v.value, v.ts_ms, v.props)
         qos = self.cfg.mqtt.telemetry_qos

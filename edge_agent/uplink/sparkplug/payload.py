@@ -122,12 +122,11 @@ def parse(data: bytes) -> Payload:
     return msg
 
 
-def reading_value(element: Mapping[str, Any], unit: str | None, historical: bool) -> Value:
-    """A stored reading (`{"ts", "point", "value", "quality", "reason"?}`) as a metric
-    value; a reading that is not good carries the properties Quality and reason."""
+def reading_value(element: Mapping[str, Any], historical: bool) -> Value:
+    """A stored reading (`{"ts", "point", "value", "quality", "reason"?}`) as a DDATA
+    metric value (the unit is in DBIRTH); a reading that is not good carries the
+    properties Quality and reason."""
     props: list[tuple[str, int, Any]] = []
-    if unit is not None:
-        props.append(("engUnit", STRING, unit))
     quality = element.get("quality", "good")
     if quality != "good":
         props.append(("Quality", INT32, QUALITY_BAD))
