@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
         "a manhole with rising methane, a rising culvert), run the agent with the default "
         "rules on a temporary data dir, and print alarms and what a central platform receives.",
         epilog="examples:\n  edge-agent demo\n  edge-agent demo --mqtt 127.0.0.1:1883 "
-        "--duration 60",
+        "--duration 60\n  edge-agent demo --api sparkplug-b --report on-change",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument(
@@ -42,6 +42,25 @@ def register(sub: Any) -> None:
         default=180.0,
         metavar="S",
         help="stop after this many seconds (default 180)",
+    )
+    demo.add_argument(
+        "--api",
+        choices=("edge-agent", "sparkplug-b", "thingsboard"),
+        default="edge-agent",
+        help="the uplink dialect ([mqtt] api; default edge-agent)",
+    )
+    demo.add_argument(
+        "--report",
+        choices=("every-poll", "on-change"),
+        default="every-poll",
+        help="telemetry reporting ([gateway] report; on-change uses the demo's deadbands)",
+    )
+    demo.add_argument(
+        "--report-interval",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="batch telemetry over this many seconds ([gateway] report_interval_s)",
     )
     demo.set_defaults(handler=cmd_demo)
 
@@ -64,4 +83,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         setup_logging("warning", args.log_format)
     if args.duration <= 0:
         raise UsageError("--duration must be positive")
-    return asyncio.run(run_demo(broker=broker, duration_s=args.duration))
+    if args.report_interval < 0:
+        raise UsageError("--report-interval must not be negative")
+    return asyncio.run(
+        run_demo(
+            broker=broker,
+            duration_s=args.duration,
+            api=args.api,
+            report=args.report,
+            report_interval_s=args.report_interval,
+        )
+    )

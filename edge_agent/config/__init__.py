@@ -22,7 +22,7 @@ from edge_agent.config.loader import (
     secret_warnings,
 )
 from edge_agent.config.modes import ModeWindow
-from edge_agent.config.mqtt import CommandsConfig, MqttConfig, TlsConfig
+from edge_agent.config.mqtt import CommandsConfig, MqttConfig, SparkplugConfig, TlsConfig
 from edge_agent.errors import ConfigError
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "GatewaySection",
     "ModeWindow",
     "MqttConfig",
+    "SparkplugConfig",
     "TlsConfig",
     "apply_profile_defaults",
     "cross_check",

@@ -9,6 +9,7 @@ from pydantic import BeforeValidator, Field
 from drivers.profiles import UnitId
 from drivers.settings import Name
 from edge_agent.config.base import ConfigModel
+from edge_agent.config.report import Deadband, ReportInterval, ReportMode
 
 
 def _tag_text(v: object) -> object:
@@ -31,3 +32,8 @@ class DeviceConfig(ConfigModel):
     offline_after: Annotated[int, Field(ge=1, le=100)] = 3
     tags: dict[str, TagValue] = Field(default_factory=dict)
     enabled: bool = True
+    # Telemetry reporting; unset: the [gateway] default. `deadband` keys are this
+    # device's point names or quantities (a point name wins).
+    report: ReportMode | None = None
+    report_interval_s: ReportInterval | None = None
+    deadband: Deadband = Field(default_factory=dict)

@@ -13,6 +13,7 @@ from edge_agent.config.buffer import BufferConfig
 from edge_agent.config.devices import DeviceConfig
 from edge_agent.config.modes import ModeWindow
 from edge_agent.config.mqtt import MqttConfig
+from edge_agent.config.report import Deadband, ReportInterval, ReportMode
 
 GatewayId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)]
 
@@ -27,6 +28,11 @@ class GatewaySection(ConfigModel):
     mode_schedule: list[ModeWindow] = Field(default_factory=list)
     # Where the CLI reaches the running daemon; unset: $RUNTIME_DIRECTORY, else data_dir.
     control_socket: Path | None = None
+    # Telemetry reporting, the default of every device: every poll, or on change beyond
+    # `deadband` (keys: quantities, or `device/point`); `report_interval_s` batches.
+    report: ReportMode = "every-poll"
+    report_interval_s: ReportInterval = 0.0
+    deadband: Deadband = Field(default_factory=dict)
 
 
 class GatewayConfig(ConfigModel):

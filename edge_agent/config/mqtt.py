@@ -41,6 +41,22 @@ class CommandsConfig(ConfigModel):
     max_bytes: Annotated[int, Field(ge=64, le=1_048_576)] = 4096
 
 
+SparkplugId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)]
+
+
+class SparkplugConfig(ConfigModel):
+    """[mqtt.sparkplug]: the Sparkplug B identity of this gateway (an Edge Node)."""
+
+    group_id: SparkplugId | None = None  # unset: [gateway] site
+    edge_node_id: SparkplugId | None = None  # unset: [gateway] id
+    # When set, birth and data wait until this Primary Host Application says it is online
+    # (spBv1.0/STATE/{primary_host_id}), and the session ends when it goes offline.
+    primary_host_id: SparkplugId | None = None
+
+
+Api = Literal["edge-agent", "sparkplug-b", "thingsboard"]
+
+
 class MqttConfig(ConfigModel):
     host: str = "127.0.0.1"
     port: Port = 1883
@@ -57,6 +73,19 @@ class MqttConfig(ConfigModel):
     max_inflight: Annotated[int, Field(ge=1, le=1000)] = 20
     health_interval_s: Annotated[float, Field(ge=1, le=86400)] = 60.0
     commands: CommandsConfig = CommandsConfig()
+    # The uplink dialect: edge-agent's own topics, Eclipse Sparkplug B 3.0, or
+    # ThingsBoard's gateway MQTT API.
+    api: Api = "edge-agent"
+    sparkplug: SparkplugConfig = SparkplugConfig()
+
+    @model_validator(mode="after")
+    def _payload_fits_api(self) -> MqttConfig:
+        if self.api != "edge-agent" and self.payload != "json":
+            raise ValueError(
+                f'payload = "{self.payload}" applies to api = "edge-agent" only: '
+                f"{self.api} fixes its own encoding (leave payload unset)"
+            )
+        return self
 
     def password(self, base_dir: Path = Path(".")) -> SecretStr | None:
         """The broker password, read from its file or environment variable, never inline.

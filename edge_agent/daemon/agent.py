@@ -29,6 +29,7 @@ from edge_agent.pipeline.commit import Commit
 from edge_agent.pipeline.detection import Detection
 from edge_agent.pipeline.modes import scheduled_mode
 from edge_agent.pipeline.poller import DevicePoller
+from edge_agent.pipeline.report import Reporter, report_policies
 from edge_agent.pipeline.upkeep import keep_store
 from edge_agent.records import AlarmState, AlarmTransition, DevicePoll
 from edge_agent.system.sdnotify import Notifier, run_watchdog
@@ -73,7 +74,10 @@ class Agent:
         self.detection = Detection(
             self.ruleset, self.points, self.devices, mode, self.store.active_alarms(), self.clock
         )
-        self.commit = Commit(self.store, self.cfg.gateway.id, self.detection.active())
+        self.reporter = Reporter(report_policies(self.cfg.gateway, self.devices, self.points))
+        self.commit = Commit(
+            self.store, self.cfg.gateway.id, self.detection.active(), self.reporter
+        )
         self._steps: list[AlarmTransition] = []  # clock.stepped events for the next tick
         self.clock.on_step += [
             self.detection.clock_stepped, self.commit.clock_stepped, self._clock_stepped,
@@ -90,6 +94,7 @@ class Agent:
             commands=self.router,
             health=self.services.health,
             health_interval_s=self.cfg.mqtt.health_interval_s,
+            points=self.points,
         )
         self.buses: dict[str, BusLine] = {}
         self.pollers: dict[str, DevicePoller] = {}
@@ -194,6 +199,7 @@ class Agent:
             n += 1
             steps, self._steps = self._steps, []
             self.commit.alarms(steps + self.detection.tick())  # also retries held alarms
+            self.commit.tick(now_ms())  # telemetry batches whose interval has passed
             if n % STATUS_EVERY_TICKS == 0 and self.notifier.enabled:
                 self.notifier.status(summary_line(await self.services.status()))
             if not self._mode_pinned:
@@ -296,6 +302,10 @@ class Agent:
             value=step_ms / 1000, limit=self.clock.step_tolerance_ms / 1000, unit="s",
         )  # fmt: skip
         self._steps += [raised, replace(raised, state=AlarmState.CLEARED)]
+
+    def report_counters(self) -> dict[str, int]:
+        """Readings polled vs sent as telemetry (the reporting policy's effect)."""
+        return dict(self.reporter.counters)
 
 
 async def run_agent(cfg_path: Path, on_alarm: AlarmHook | None = None) -> None:

@@ -58,7 +58,19 @@ DEVICES = (
 )
 
 
-def demo_config(data_dir: Path, modbus_port: int, mqtt: tuple[str, int]) -> str:
+# The demo field's deadbands for `--report on-change`: about ten times each sensor's noise.
+DEADBANDS = {"pressure": 0.005, "methane_lel": 1.0, "level": 0.02}
+
+
+def demo_config(
+    data_dir: Path,
+    modbus_port: int,
+    mqtt: tuple[str, int],
+    api: str = "edge-agent",
+    report: str = "every-poll",
+    report_interval_s: float = 0.0,
+) -> str:
+    bands = ", ".join(f"{q} = {v}" for q, v in DEADBANDS.items())
     lines = [
         "## Written by `edge-agent demo`: simulated devices on loopback.",
         "[gateway]",
@@ -66,11 +78,15 @@ def demo_config(data_dir: Path, modbus_port: int, mqtt: tuple[str, int]) -> str:
         'site = "demo-city"',
         f'data_dir = "{data_dir}"',
         'rules = ["gas", "water", "drainage", "demo-overrides.toml"]',
+        f'report = "{report}"',
+        f"report_interval_s = {report_interval_s}",
+        f"deadband = {{ {bands} }}",
         "",
         "[mqtt]",
         f'host = "{mqtt[0]}"',
         f"port = {mqtt[1]}",
         'topic_prefix = "lifeline"',
+        f'api = "{api}"',
         "",
         "[[buses]]",
         'name = "sim-tcp"',

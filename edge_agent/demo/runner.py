@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drivers.profiles import load_profiles
+from edge_agent.config import GatewayConfig
 from edge_agent.daemon.agent import Agent
 from edge_agent.daemon.loading import load_everything
 from edge_agent.demo.broker import free_port, private_mosquitto
 from edge_agent.demo.field import DEMO_OVERRIDES, DEVICES, demo_config, scenario
 from edge_agent.errors import EdgeAgentError
 from edge_agent.records import AlarmState, AlarmTransition
-from edge_agent.uplink.client import watch
+from edge_agent.uplink.watching import topic_filter, watch_alarms
 from fieldsim.modbus_device import SimulatedDevice
 from fieldsim.modbus_server import serve_tcp
 
@@ -67,18 +68,18 @@ def print_transition(tally: Tally, t: AlarmTransition) -> None:
     )
 
 
-async def platform(tally: Tally, host: str, port: int, root: str) -> None:
-    """What a central platform subscribed to the alarm topics receives."""
-    async for topic, payload in watch(host, port, f"{root}/alarm/#"):
+async def platform(tally: Tally, cfg: GatewayConfig, host: str, port: int) -> None:
+    """What a central platform subscribed to the gateway's dialect receives."""
+    async for payload in watch_alarms(cfg, host, port):
         tally.received += 1
         ts = payload.get("ts")
         if isinstance(ts, int):
             tally.latencies_ms.append(time.time() * 1000 - ts)
-        short = topic.removeprefix(root + "/")
         value = payload.get("value")
         shown = f"{value:.4g}" if isinstance(value, float) else value
+        seq = f" seq={payload['seq']}" if "seq" in payload else ""
         print(
-            f"{tally.clock()} platform {short} seq={payload.get('seq')} "
+            f"{tally.clock()} platform alarm/{payload.get('device')}/{payload.get('point')}{seq} "
             f"state={payload.get('state')} level={payload.get('level')} value={shown} "
             f"id={payload.get('id')}",
             flush=True,
@@ -106,7 +107,13 @@ def summary(tally: Tally, agent: Agent, broker: tuple[str, int] | None) -> None:
     print("─" * 66)
 
 
-async def run_demo(broker: tuple[str, int] | None, duration_s: float) -> int:
+async def run_demo(
+    broker: tuple[str, int] | None,
+    duration_s: float,
+    api: str = "edge-agent",
+    report: str = "every-poll",
+    report_interval_s: float = 0.0,
+) -> int:
     rng = random.Random(7)
     signals = scenario(rng)
     profiles = load_profiles([])
@@ -120,7 +127,9 @@ async def run_demo(broker: tuple[str, int] | None, duration_s: float) -> int:
             ]
             async with serve_tcp(devices, host="127.0.0.1", port=0) as modbus_port:
                 mqtt = target or ("127.0.0.1", free_port())
-                (work / "gateway.toml").write_text(demo_config(work / "data", modbus_port, mqtt))
+                (work / "gateway.toml").write_text(
+                    demo_config(work / "data", modbus_port, mqtt, api, report, report_interval_s)
+                )
                 (work / "demo-overrides.toml").write_text(DEMO_OVERRIDES)
                 cfg, profs, ruleset = load_everything(work / "gateway.toml")
                 tally = Tally()
@@ -136,14 +145,12 @@ async def run_demo(broker: tuple[str, int] | None, duration_s: float) -> int:
                     f"MQTT {'to ' + ':'.join(map(str, target)) if target else 'off'}, "
                     f"{duration_s:.0f} s (Ctrl-C stops)\n"
                     f"demo: watch with: mosquitto_sub -h {mqtt[0]} -p {mqtt[1]} "
-                    f"-t '{cfg.root_topic}/#' -v",
+                    f"-t '{topic_filter(cfg)}' -v ({cfg.mqtt.api} dialect)",
                     flush=True,
                 )
                 async with asyncio.TaskGroup() as tg:
                     run = tg.create_task(agent.run())
-                    watcher = (
-                        tg.create_task(platform(tally, *target, cfg.root_topic)) if target else None
-                    )
+                    watcher = tg.create_task(platform(tally, cfg, *target)) if target else None
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(asyncio.shield(run), timeout=duration_s)
                     agent.stop()

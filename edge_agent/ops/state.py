@@ -82,6 +82,9 @@ class RunningGateway(Protocol):
 
     def known_modes(self) -> set[str]: ...
 
+    def report_counters(self) -> Mapping[str, int]:
+        """Readings polled and readings reported as telemetry, since start."""
+
     def ack(self, alarm_id: str) -> AlarmTransition | None:
         """Acknowledge an active alarm; None if there is no such unacknowledged alarm."""
 

@@ -5,16 +5,19 @@ An alarm transition is committed durably before any listener (the uplink's wake-
 even after old telemetry made way, transitions wait in memory, in order, and every later
 call (the agent ticks once a second) tries again: delivered late, never dropped.
 A poll's readings go to the store's batch (committed at most once per
-`commit_interval_s`) and then to the reading listeners.
+`commit_interval_s`), the ones the reporting policy chooses (pipeline.report) as
+telemetry, and then to the reading listeners.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+from edge_agent.clock import now_ms
+from edge_agent.pipeline.report import Reporter
 from edge_agent.pipeline.upkeep import STORE_FAULTS
-from edge_agent.records import AlarmState, AlarmTransition, DevicePoll
+from edge_agent.records import AlarmState, AlarmTransition, DevicePoll, Reading
 from edge_agent.store import Store
 from edge_agent.system.logs import Episode
 
@@ -27,9 +30,16 @@ PollListener = Callable[[DevicePoll], None]
 class Commit:
     """The pipeline's last stage. `raised_at` tells when each active alarm was raised."""
 
-    def __init__(self, store: Store, gateway_id: str, active: Sequence[AlarmTransition]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        gateway_id: str,
+        active: Sequence[AlarmTransition],
+        reporter: Reporter | None = None,
+    ) -> None:
         self.store = store
         self.gateway_id = gateway_id
+        self.reporter = reporter if reporter is not None else Reporter({})
         self.raised_at: dict[str, int] = store.raised_at([t.alarm_id for t in active])
         self.alarm_listeners: list[AlarmListener] = []
         self.poll_listeners: list[PollListener] = []
@@ -74,17 +84,32 @@ class Commit:
                 listener(t)
 
     def poll(self, poll: DevicePoll) -> None:
-        """Buffer a poll's readings for the next batched commit, then tell the listeners."""
+        """Buffer a poll's readings (and the reported ones as telemetry) for the next
+        batched commit, then tell the listeners."""
         try:
-            self.store.add_poll(poll, self.gateway_id)
+            self.store.add_poll(poll, self.gateway_id, self.reporter.take(poll))
         except STORE_FAULTS as err:
             self._fault.fault("cannot store readings device=%s reason=%s", poll.device, err)
         for listener in self.poll_listeners:
             listener(poll)
 
+    def tick(self, ts_ms: int) -> None:
+        """Telemetry batches whose `report_interval_s` passed with no poll to carry them."""
+        self._report(self.reporter.due(ts_ms), ts_ms)
+
+    def _report(self, batches: Mapping[str, Sequence[Reading]], ts_ms: int) -> None:
+        for device, readings in batches.items():
+            carrier = DevicePoll(device, ts_ms, (), ok=True)
+            try:
+                self.store.add_poll(carrier, self.gateway_id, readings)
+            except STORE_FAULTS as err:
+                self._fault.fault("cannot store telemetry device=%s reason=%s", device, err)
+
     def flush(self) -> None:
-        """At stop: what a full disk held, then the batched readings, if there is room."""
+        """At stop: what a full disk held, held telemetry batches, then the batched
+        readings, if there is room."""
         self.alarms([])
+        self._report(self.reporter.drain(), now_ms())
         try:
             self.store.flush()
         except STORE_FAULTS as err:

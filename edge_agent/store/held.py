@@ -14,7 +14,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass, field
 
-from edge_agent.records import DevicePoll
+from edge_agent.records import DevicePoll, Reading
 from edge_agent.store import seq as counters
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,8 @@ DEFAULT_MAX_HELD_READINGS = 50_000  # about 10 MB of Reading objects
 @dataclass
 class HeldPolls:
     max_readings: int = DEFAULT_MAX_HELD_READINGS
-    polls: list[tuple[DevicePoll, str]] = field(default_factory=list)
+    # (poll, gateway id, the readings reported as telemetry: the outbox message's)
+    polls: list[tuple[DevicePoll, str, tuple[Reading, ...]]] = field(default_factory=list)
     readings: int = 0
     # dropped here and not yet counted in the database
     dropped_messages: int = 0
@@ -35,8 +36,8 @@ class HeldPolls:
     def __len__(self) -> int:
         return len(self.polls)
 
-    def add(self, poll: DevicePoll, gateway_id: str) -> None:
-        self.polls.append((poll, gateway_id))
+    def add(self, poll: DevicePoll, gateway_id: str, reported: tuple[Reading, ...]) -> None:
+        self.polls.append((poll, gateway_id, reported))
         self.readings += len(poll.readings)
         if self.readings > self.max_readings:
             self._drop_oldest()
@@ -44,12 +45,12 @@ class HeldPolls:
     def _drop_oldest(self) -> None:
         n = 0
         while self.readings > self.max_readings and len(self.polls) > 1:
-            poll, _ = self.polls[n]
+            poll, _, reported = self.polls[n]
             n += 1
             self.readings -= len(poll.readings)
-            if poll.readings:
+            if reported:  # a telemetry message the platform will not get: a seq gap
                 self.dropped_messages += 1
-                self.dropped_readings += len(poll.readings)
+                self.dropped_readings += len(reported)
         del self.polls[:n]
         if not self._dropping:
             self._dropping = True
@@ -61,7 +62,7 @@ class HeldPolls:
 
     def taken(self, n: int) -> None:
         """The first `n` polls were committed."""
-        self.readings -= sum(len(p.readings) for p, _ in self.polls[:n])
+        self.readings -= sum(len(p.readings) for p, _, _ in self.polls[:n])
         del self.polls[:n]
         if self._dropping and self.readings <= self.max_readings // 2:
             self._dropping = False

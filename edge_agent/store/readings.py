@@ -8,13 +8,18 @@ from collections.abc import Sequence
 from edge_agent.records import Reading, finite
 
 
+def next_id(conn: sqlite3.Connection) -> int:
+    """The id the next inserted reading gets."""
+    return int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM readings").fetchone()[0])
+
+
 def insert(conn: sqlite3.Connection, readings: Sequence[Reading]) -> int:
     """Insert in order with consecutive ids; returns the first id (the caller's transaction).
 
     Explicit ids make a poll's readings one contiguous id range, which the outbox keeps
     (`reading_lo`) to know which history rows are still owed to the platform.
     """
-    first = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM readings").fetchone()[0])
+    first = next_id(conn)
     conn.executemany(
         "INSERT INTO readings(id, ts_ms, device, point, value, quality, reason) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",

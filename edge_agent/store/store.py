@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.clock import now_ms, t_mono
-from edge_agent.records import AlarmTransition, DevicePoll
+from edge_agent.records import AlarmTransition, DevicePoll, Reading
 from edge_agent.store import alarms, limits, migrations, outbox, readings
 from edge_agent.store import seq as counters
 from edge_agent.store.db import connect, transaction
@@ -135,13 +135,19 @@ class Store:
 
     # -- writes ------------------------------------------------------------------------
 
-    def add_poll(self, poll: DevicePoll, gateway_id: str) -> None:
-        """Buffer one device poll: its readings rows and one telemetry message.
+    def add_poll(
+        self, poll: DevicePoll, gateway_id: str, reported: Sequence[Reading] | None = None
+    ) -> None:
+        """Buffer one device poll: its readings rows (all of them: local history) and one
+        telemetry message of `reported` (default: the poll's readings; empty: none).
 
-        Written at the next flush, which happens here once `commit_interval_s` has
-        passed since the last commit, or in `flush()` / `add_alarms()`.
+        `reported` may hold readings of earlier polls too (a batch the reporting policy
+        held back). Written at the next flush, which happens here once
+        `commit_interval_s` has passed since the last commit, or in `flush()` /
+        `add_alarms()`.
         """
-        self._held.add(poll, gateway_id)
+        chosen = poll.readings if reported is None else tuple(reported)
+        self._held.add(poll, gateway_id, chosen)
         if t_mono() - self._last_commit >= self.commit_interval_s:
             self.flush()
 
@@ -166,18 +172,20 @@ class Store:
         """Whether buffered polls have waited `commit_interval_s` (for a periodic flusher)."""
         return bool(self._held) and t_mono() - self._last_commit >= self.commit_interval_s
 
-    def _write_polls(self, polls: Sequence[tuple[DevicePoll, str]]) -> None:
+    def _write_polls(self, polls: Sequence[tuple[DevicePoll, str, tuple[Reading, ...]]]) -> None:
         created = now_ms()
-        for poll, gateway in polls:
-            if not poll.readings:
+        for poll, gateway, reported in polls:
+            lo = readings.insert(self.conn, poll.readings) if poll.readings else None
+            if not reported:
                 continue
-            lo = readings.insert(self.conn, poll.readings)
+            if lo is None:
+                lo = readings.next_id(self.conn)
             outbox.add_telemetry(
                 self.conn,
                 gateway=gateway,
                 device=poll.device,
-                fragment=self.codec.encode(poll.readings),
-                n=len(poll.readings),
+                fragment=self.codec.encode(reported),
+                n=len(reported),
                 reading_lo=lo,
                 created_ms=created,
             )
@@ -250,6 +258,19 @@ class Store:
                     ) from err
 
     # -- the uplink's side ---------------------------------------------------------------
+
+    def take_number(self, series: str) -> int:
+        """The next number of a persistent series other than `seq` (the Sparkplug
+        uplink's bdSeq, one per connection attempt): returned once, across restarts."""
+        key = f"series:{series}"
+        taken: list[int] = []
+
+        def write() -> None:
+            taken.append(counters.get(self.conn, key))
+            counters.add(self.conn, key, 1)
+
+        self._commit(write)
+        return taken[0]
 
     def pending(self, limit: int, after_seq: int = 0) -> list[OutboxRow]:
         """Up to `limit` messages with seq > after_seq, in seq order, sealing more if needed.

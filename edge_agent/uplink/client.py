@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -192,20 +192,36 @@ class MqttLink:
 
     async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool = False) -> None:
         """Publish; for QoS 1 return only once the broker's PUBACK has arrived."""
-        info = self._paho.publish(topic, payload, qos, retain)
-        if info.rc != paho.MQTT_ERR_SUCCESS:
-            raise LinkError(f"publish failed: {paho.error_string(info.rc)}", "network")
-        if qos == 0 or info.is_published():
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._acks[info.mid] = fut
+        await self.publish_many([(topic, payload, qos, retain)])
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes, int, bool]]) -> None:
+        """Hand every message to the client at once, in order (nothing else can slip in
+        between: a dialect's own sequence numbers stay in order on the wire), then wait
+        for the PUBACK of each QoS 1 message."""
+        waiting: list[tuple[int, asyncio.Future[None]]] = []
+        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self.timeout_s * 3):
-                await fut
-        except TimeoutError as err:
-            raise LinkError(f"no PUBACK from {self.where} in time", "network") from err
+            for topic, payload, qos, retain in messages:
+                info = self._paho.publish(topic, payload, qos, retain)
+                if info.rc != paho.MQTT_ERR_SUCCESS:
+                    raise LinkError(f"publish failed: {paho.error_string(info.rc)}", "network")
+                if qos == 0 or info.is_published():
+                    continue
+                fut: asyncio.Future[None] = loop.create_future()
+                self._acks[info.mid] = fut
+                waiting.append((info.mid, fut))
+            if not waiting:
+                return
+            try:
+                async with asyncio.timeout(self.timeout_s * 3):
+                    await asyncio.gather(*(f for _, f in waiting))
+            except TimeoutError as err:
+                raise LinkError(f"no PUBACK from {self.where} in time", "network") from err
         finally:
-            self._acks.pop(info.mid, None)
+            for mid, fut in waiting:
+                self._acks.pop(mid, None)
+                if not fut.done():
+                    fut.cancel()
 
     async def subscribe(self, topic_filter: str, qos: int = 1) -> None:
         try:
@@ -249,21 +265,29 @@ def _looks_like_tls(msg: str) -> bool:
     return any(w in text for w in ("ssl", "certificate", "tls", "handshake", "wrong version"))
 
 
-async def watch(
+async def watch_raw(
     host: str, port: int, topic_filter: str, *, retry_s: float = 1.0
-) -> AsyncIterator[tuple[str, Any]]:
-    """Subscribe as a platform would and yield (topic, decoded JSON payload), reconnecting
-    while the broker is away. For the demo and diagnostics, not the agent's own link."""
+) -> AsyncIterator[tuple[str, bytes]]:
+    """Subscribe as a platform would and yield (topic, payload bytes), reconnecting while
+    the broker is away. For the demo, benchmarks and diagnostics, not the agent's link."""
     while True:
         try:
             async with aiomqtt.Client(host, port, logger=log) as client:
                 await client.subscribe(topic_filter, qos=1)
                 async for msg in client.messages:
                     raw = msg.payload
-                    text = raw.decode() if isinstance(raw, bytes | bytearray) else str(raw)
-                    try:
-                        yield msg.topic.value, json.loads(text)
-                    except ValueError:
-                        yield msg.topic.value, text
+                    data = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw).encode()
+                    yield msg.topic.value, data
         except aiomqtt.MqttError:
             await asyncio.sleep(retry_s)
+
+
+async def watch(
+    host: str, port: int, topic_filter: str, *, retry_s: float = 1.0
+) -> AsyncIterator[tuple[str, Any]]:
+    """As `watch_raw`, with each payload decoded as JSON (or left as text)."""
+    async for topic, raw in watch_raw(host, port, topic_filter, retry_s=retry_s):
+        try:
+            yield topic, json.loads(raw)
+        except ValueError:
+            yield topic, raw.decode(errors="replace")

@@ -1,7 +1,8 @@
 """The uplink: connect, announce, drain the outbox, answer commands, reconnect.
 
-One session per connection. A session publishes the birth `status`, the retained
-`alarms` snapshot, then drains the outbox in `seq` order with at most
+One session per connection, the same for every dialect (uplink.dialect: what differs is
+topics and payloads). A session publishes the dialect's birth (edge-agent: `status` and
+the retained `alarms` snapshot), then drains the outbox in `seq` order with at most
 `max_inflight` QoS 1 publishes awaiting their PUBACK; a row is deleted only after
 its PUBACK. When the connection drops, the session ends, the rows stay, and the
 next session resends every sealed row from the lowest `seq` (duplicates keep their
@@ -18,8 +19,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 from edge_agent import __version__
 from edge_agent.clock import now_ms, t_mono
@@ -28,24 +29,28 @@ from edge_agent.records import Json
 from edge_agent.store import OutboxRow, Store, StoreError
 from edge_agent.system.logs import Episode
 from edge_agent.uplink import payloads
-from edge_agent.uplink.client import LastWill, LinkError, MqttLink
+from edge_agent.uplink.client import LinkError, MqttLink
 from edge_agent.uplink.commands import NO_ARGS, CommandRouter
-from edge_agent.uplink.topics import Topics
+from edge_agent.uplink.dialect import (
+    CommandHandler,
+    Dialect,
+    Outgoing,
+    SessionEndError,
+    encode_row,
+)
+from edge_agent.uplink.dialects import make_dialect
+from edge_agent.uplink.native import RETAINED_MARGIN
+from rules.events import PointMeta
 
 log = logging.getLogger(__name__)
 
 STORE_RETRY_S = 1.0  # a store that cannot be read or written is tried again this often
 
 
-class CommandHandler(Protocol):
-    async def __call__(self, name: str, payload: bytes) -> Json | None:
-        """Handle `{root}/cmd/{name}`; return the reply payload (None: no reply)."""
-
-
 # How long a new session waits for the broker's retained status (there is none on a
-# gateway's first connection), and how far seq jumps past the mark found in it.
+# gateway's first connection); how far seq jumps past the mark found there is
+# native.RETAINED_MARGIN.
 RETAINED_WAIT_S = 1.0
-RETAINED_MARGIN = 1_000_000
 
 
 def backoff_s(attempt: int, lo_s: float, hi_s: float) -> float:
@@ -67,12 +72,12 @@ class Uplink:
         backoff_max_s: float = 60.0,
         stop_drain_s: float = 3.0,
         version: str = __version__,
+        points: Sequence[PointMeta] = (),
     ) -> None:
         self.cfg = cfg
         self.store = store
         self.gateway = cfg.gateway.id
-        self.topics = Topics.build(cfg.mqtt.topic_prefix, cfg.gateway.site, cfg.gateway.id)
-        self.encoder = payloads.Encoder(cfg.mqtt.payload)
+        self.dialect: Dialect = make_dialect(cfg, store, version, points)
         if commands is None:
             router = CommandRouter(cfg.mqtt.commands, base_dir=cfg.base_dir, fmt=cfg.mqtt.payload)
             router.register("diag", lambda _: self.health(), NO_ARGS)
@@ -91,7 +96,6 @@ class Uplink:
         self.batch = max(64, cfg.mqtt.max_inflight * 4)
         self.connected = asyncio.Event()
         self.since_ms = now_ms()  # when `connected` last changed (or the uplink started)
-        self._status_mark = 0  # the seq mark in the last status published
         self.last_error: str | None = None
         self.counters = {"published": 0, "connects": 0, "connect_failures": 0}
         self._wake = asyncio.Event()
@@ -152,17 +156,16 @@ class Uplink:
                 await self._done.wait()
 
     def _link(self) -> MqttLink:
-        will = LastWill(self.topics.status, self._status("offline"))
         return MqttLink(
             self.cfg.mqtt,
             client_id=self.cfg.mqtt.client_id or self.gateway,
-            will=will,
+            will=self.dialect.will(),
             base_dir=self.cfg.base_dir,
         )
 
-    def _status(self, state: Any) -> bytes:
-        mark = self._status_mark = self.store.mark.value
-        return self.encoder.encode(payloads.status(state, now_ms(), self.version, mark))
+    async def _send(self, link: MqttLink, messages: list[Outgoing]) -> None:
+        if messages:
+            await link.publish_many([(m.topic, m.payload, m.qos, m.retain) for m in messages])
 
     def _up(self) -> None:
         self.counters["connects"] += 1
@@ -192,11 +195,16 @@ class Uplink:
     # -- one connection ----------------------------------------------------------------
 
     async def _session(self, link: MqttLink) -> None:
-        await self._seq_past_retained_status(link)
-        await link.publish(self.topics.status, self._status("online"), qos=1, retain=True)
-        await self._publish_snapshot(link)
-        await link.subscribe(self.topics.commands, qos=1)
-        self.connected.set()  # announced, snapshot out, listening for commands
+        if self.dialect.mark_topic is not None:
+            await self._seq_past_retained_status(link, self.dialect.mark_topic)
+        for topic_filter in self.dialect.subscriptions():
+            await link.subscribe(topic_filter, qos=1)
+        if self.dialect.waiting:
+            await _first_of(self._await_ready(link), _wait_event(self._stopping, timeout_s=None))
+            if self._stopping.is_set():
+                return
+        await self._send(link, self.dialect.birth())
+        self.connected.set()  # announced, listening for commands
         self.since_ms = now_ms()
         await _first_of(
             self._drain(link),
@@ -204,11 +212,19 @@ class Uplink:
             self._health_loop(link),
         )
         if self._stopping.is_set():
-            await link.publish(self.topics.status, self._status("offline"), qos=1, retain=True)
+            await self._send(link, self.dialect.goodbye())
 
-    async def _publish_snapshot(self, link: MqttLink) -> None:
-        snap = payloads.alarms_snapshot(self.store.active_alarms(), self.gateway, now_ms())
-        await link.publish(self.topics.alarms, self.encoder.encode(snap), qos=1, retain=True)
+    async def _await_ready(self, link: MqttLink) -> None:
+        """What the dialect waits for before its birth (a primary host's STATE)."""
+        async for topic, data in link.messages():
+            try:
+                replies = await self.dialect.incoming(topic, data, self.commands)
+            except SessionEndError as err:
+                await self._send(link, err.farewell)
+                raise
+            await self._send(link, replies)
+            if not self.dialect.waiting:
+                return
 
     async def _drain(self, link: MqttLink) -> None:
         """Publish sealed rows in seq order; delete each after its PUBACK."""
@@ -290,7 +306,7 @@ class Uplink:
         acked.clear()
         self._forget([r.seq for r in done])
         if any(r.kind == "alarm" for r in done):
-            await self._publish_snapshot(link)
+            await self._send(link, self.dialect.after_alarms())
         return True
 
     def _forget(self, seqs: list[int]) -> None:
@@ -309,58 +325,43 @@ class Uplink:
             self._store_fault.recovered("buffer works again")
 
     async def _publish_row(self, link: MqttLink, row: OutboxRow) -> None:
-        if row.kind == "alarm":
-            topic = self.topics.alarm(row.device, row.point or "")
-            if row.alarm is not None:
-                data = self.encoder.alarm(row.seq, row.alarm, row.gateway)
-            else:
-                data = self.encoder.stored_alarm(row.seq, row.body)
-            qos = 1
-        else:
-            topic = self.topics.telemetry(row.device)
-            data = self.encoder.telemetry(row.seq, row.gateway, row.device, row.body)
-            qos = self.cfg.mqtt.telemetry_qos
-        await link.publish(topic, data, qos=qos)
-        self.counters["published"] += 1
+        messages = encode_row(self.dialect, row)
+        await self._send(link, messages)
+        self.counters["published"] += len(messages)
 
     async def _listen(self, link: MqttLink) -> None:
-        """Incoming commands; also how a dropped connection is noticed."""
+        """Incoming messages (commands); also how a dropped connection is noticed."""
         async for topic, data in link.messages():
-            name = self.topics.command_name(topic)
-            if name is None:
-                continue
             try:
-                reply = await self.commands(name, data)
-            except Exception as err:  # a handler bug must not end the session
-                log.exception("command failed name=%s", name)
-                reply = {"id": None, "ok": False, "error": f"internal error: {err}"}
-            if reply is not None:
-                await link.publish(self.topics.reply(name), self.encoder.encode(reply), qos=1)
+                replies = await self.dialect.incoming(topic, data, self.commands)
+            except SessionEndError as err:  # the dialect ends the session
+                await self._send(link, err.farewell)
+                raise
+            except Exception:  # a handler bug must not end the session
+                log.exception("incoming message failed topic=%s", topic)
+                continue
+            await self._send(link, replies)
 
     async def _health_loop(self, link: MqttLink) -> None:
         while True:
-            await link.publish(self.topics.health, self.encoder.encode(self.health()), qos=0)
-            # The retained status keeps the seq mark for a gateway that loses its disk:
-            # refreshed well before seq passes the margin a lost gateway jumps by.
-            if self.store.mark.value - self._status_mark > RETAINED_MARGIN // 2:
-                await link.publish(self.topics.status, self._status("online"), qos=1, retain=True)
+            await self._send(link, self.dialect.health(self.health()))
             await asyncio.sleep(self.health_interval_s)
 
-    async def _seq_past_retained_status(self, link: MqttLink) -> None:
+    async def _seq_past_retained_status(self, link: MqttLink, topic: str) -> None:
         """The broker keeps this gateway's last status, with its seq mark: a gateway
         whose buffer and mark file were both lost (a new disk) continues above it, with
         a wide gap for what it may have handed out since that status was published."""
-        await link.subscribe(self.topics.status, qos=1)
+        await link.subscribe(topic, qos=1)
         mark: int | None = None
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(RETAINED_WAIT_S):
-                async for topic, data in link.messages():
-                    if topic == self.topics.status:
+                async for got_topic, data in link.messages():
+                    if got_topic == topic:
                         with contextlib.suppress(Exception):  # anyone can write that topic
                             got = payloads.decode(data, self.cfg.mqtt.payload).get("seq_mark")
                             mark = got if isinstance(got, int) and got > 0 else None
                         break
-        await link.unsubscribe(self.topics.status)
+        await link.unsubscribe(topic)
         if mark is not None and self.store.mark.value < mark:
             self.store.jump_seq(mark + RETAINED_MARGIN)
 

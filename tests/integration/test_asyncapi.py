@@ -16,6 +16,7 @@ import yaml
 from edge_agent.ops.args import AckArgs, ModeArgs, PointArgs
 from edge_agent.records import AlarmState
 from edge_agent.store import Store
+from edge_agent.uplink import payloads
 from edge_agent.uplink.drain import Uplink
 from edge_agent.uplink.payloads import STORED_READINGS
 from tests.conftest import ROOT, Broker
@@ -103,7 +104,7 @@ async def test_everything_published_validates_against_the_document(
             ("reload", {"id": "c6"}),  # allowed but no handler: an error reply
             ("bogus", {"id": "c7"}),
         ]
-        encode = uplink.encoder.encode
+        encode = payloads.Encoder("json" if fmt == "json" else "msgpack").encode
         async with aiomqtt.Client("127.0.0.1", broker.port) as platform:
             for name, body in commands:
                 await platform.publish(f"{root}/cmd/{name}", encode(body), qos=1)

@@ -33,3 +33,29 @@ def test_demo_raises_alarms_from_the_packs_and_the_platform_gets_them_all() -> N
     assert int(sent.group(1)) > 0
     assert int(got.group(1)) == int(sent.group(1))  # every transition reached the platform
     assert "left in the outbox at stop: 0 messages" in out
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--api", "sparkplug-b", "--report", "on-change"],
+        ["--api", "thingsboard", "--report-interval", "5"],
+    ],
+    ids=["sparkplug-b", "thingsboard"],
+)
+def test_demo_in_another_dialect_delivers_every_alarm(options: list[str]) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "demo", "--duration", "40", *options],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    sent = re.search(r"alarm transitions: (\d+)", r.stdout)
+    got = re.search(r"received by the platform: (\d+) alarm events", r.stdout)
+    assert sent
+    assert got
+    assert int(sent.group(1)) > 0
+    assert int(got.group(1)) == int(sent.group(1))
+    assert "left in the outbox at stop: 0 messages" in r.stdout
