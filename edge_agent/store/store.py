@@ -15,17 +15,17 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.clock import now_ms, t_mono
 from edge_agent.records import AlarmTransition, DevicePoll, Reading
-from edge_agent.store import alarms, limits, migrations, outbox, readings
+from edge_agent.store import alarms, limits, outbox, readings
 from edge_agent.store import seq as counters
-from edge_agent.store.db import connect, transaction
+from edge_agent.store.db import transaction
 from edge_agent.store.errors import StoreError
 from edge_agent.store.fileguard import file_id, write_back
 from edge_agent.store.held import DEFAULT_MAX_HELD_READINGS, HeldPolls
+from edge_agent.store.opening import Recovery, open_checked, open_or_recover
 from edge_agent.store.outbox import OutboxRow, ReadingsCodec
 from edge_agent.store.seqmark import SeqMark, jump_past, mark_path
 
@@ -34,15 +34,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024
 # How often a write first checks that buffer.db is still the file it has open.
 FILE_CHECK_S = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Recovery:
-    """A damaged buffer found at start: where it was moved, and why. The agent raises
-    an alarm from this; the data in the old file was not delivered."""
-
-    moved_to: Path
-    reason: str
 
 
 class Store:
@@ -86,28 +77,10 @@ class Store:
         max_held_readings: int = DEFAULT_MAX_HELD_READINGS,
     ) -> Store:
         path = Path(path)
-        recovery: Recovery | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             mark = SeqMark(mark_path(path))
-            try:
-                conn = _open_checked(path)
-            except sqlite3.DatabaseError as err:
-                if not _is_damage(err):
-                    raise
-                recovery = _move_aside(path, str(err))
-                log.error(
-                    "buffer database damaged, moved aside path=%s moved_to=%s reason=%s",
-                    path,
-                    recovery.moved_to,
-                    recovery.reason,
-                )
-                conn = _open_checked(path)
-                # The old counter is gone: restart seq far above anything used so far,
-                # so the platform sees a gap (real loss); the mark makes sure it is
-                # above every seq handed out even if the clock is behind.
-                with transaction(conn):
-                    counters.set_next_seq(conn, max(now_ms() * 1000, mark.value))
+            conn, recovery = open_or_recover(path, mark)
             jump_past(conn, mark.value, path)
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"cannot open buffer database {path}: {err}") from err
@@ -414,44 +387,12 @@ class Store:
         self._checked = now
         if file_id(self.path) == self._file:
             return
-        self.conn = write_back(self.conn, self.path, _open_checked)  # all of it: no jump
+        self.conn = write_back(self.conn, self.path, open_checked)  # all of it: no jump
         self._file = file_id(self.path)
         self.file_restores += 1
-
-
-def _open_checked(path: Path) -> sqlite3.Connection:
-    """Open, verify the pages and bring the schema up to date; DatabaseError if damaged."""
-    conn = connect(path)
-    try:
-        result = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if result != "ok":
-            raise sqlite3.DatabaseError(f"quick_check: {result}")
-        migrations.migrate(conn)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
 
 
 def _is_full(err: sqlite3.Error) -> bool:
     """No room: the disk (SQLITE_FULL, or a write error on a full WAL) or the database."""
     name = getattr(err, "sqlite_errorname", "")
     return "full" in str(err) or name in ("SQLITE_FULL", "SQLITE_IOERR_WRITE")
-
-
-def _is_damage(err: sqlite3.DatabaseError) -> bool:
-    """Corrupt or not a database: worth moving aside. Locked, unreadable or full is not:
-    moving a healthy file away would lose what it owes."""
-    name = getattr(err, "sqlite_errorname", "")
-    return name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or str(err).startswith("quick_check:")
-
-
-def _move_aside(path: Path, reason: str) -> Recovery:
-    stamp = now_ms()
-    moved_to = path.with_name(f"{path.name}.corrupt-{stamp}")
-    path.rename(moved_to)
-    for suffix in ("-wal", "-shm"):
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            side.rename(moved_to.with_name(moved_to.name + suffix))
-    return Recovery(moved_to, reason)

@@ -21,10 +21,11 @@ from tests.unit.edge_agent.store.test_store import GW, poll, transition
 def test_held_polls_drop_the_oldest_beyond_the_bound() -> None:
     held = HeldPolls(max_readings=100)
     for i in range(15):
-        held.add(poll("d", 1000 + i, *([1.0] * 10)), GW)
+        p = poll("d", 1000 + i, *([1.0] * 10))
+        held.add(p, GW, p.readings)
     assert held.readings == 100
     assert (held.dropped_messages, held.dropped_readings) == (5, 50)
-    assert [p.ts_ms for p, _ in held.polls] == list(range(1005, 1015))
+    assert [p.ts_ms for p, _, _ in held.polls] == list(range(1005, 1015))
 
 
 def cap_pages(store: Store, extra_pages: int) -> None:
