@@ -1,6 +1,6 @@
 """Soak: the agent's RSS, open files and database size over a long run, and their slopes.
 
-    .venv/bin/python bench/soak.py [--devices 30] [--seconds 3600] [--sample-s 60]
+    .venv/bin/python bench/footprint_soak.py [--devices 30] [--seconds 3600] [--sample-s 60]
 
 The workload of `agent_footprint.py` (N simulated pressure transmitters on one
 pymodbus TCP server, a private mosquitto, one threshold rule that every transmitter
