@@ -33,17 +33,12 @@ def file_id(path: Path) -> tuple[int, int] | None:
 def write_back(
     conn: sqlite3.Connection, path: Path, reopen: Callable[[Path], sqlite3.Connection]
 ) -> sqlite3.Connection:
-    """Copy the open database to `path` and return a connection to the copy. If the
-    copy cannot be made (a full disk), the open connection is kept: try again later."""
-    log.error("buffer database file deleted or replaced under the agent, writing it back "
-              "path=%s", path)  # fmt: skip
+    """Copy the open database to `path` and return a connection to the copy. Raises
+    OSError or sqlite3.Error if the copy cannot be made (a full disk, the folder gone):
+    the open connection is then still usable, and the caller tries again later."""
     tmp = path.with_name(path.name + ".restore")
-    try:
-        tmp.unlink(missing_ok=True)
-        conn.execute("VACUUM INTO ?", (str(tmp),))
-    except (OSError, sqlite3.Error) as err:
-        log.error("cannot write the buffer database back path=%s reason=%s", path, err)
-        return conn
+    tmp.unlink(missing_ok=True)
+    conn.execute("VACUUM INTO ?", (str(tmp),))
     conn.close()  # its WAL is checkpointed into the old file and removed by name
     try:
         if path.exists():

@@ -64,6 +64,7 @@ class Store:
         self._file = file_id(path)
         self._checked = t_mono()
         self.file_restores = 0  # buffer.db deleted or replaced under us, written back
+        self._restore_failing = False  # log a failing write-back once, not every second
 
     @classmethod
     def open(
@@ -387,7 +388,17 @@ class Store:
         self._checked = now
         if file_id(self.path) == self._file:
             return
-        self.conn = write_back(self.conn, self.path, open_checked)  # all of it: no jump
+        level = logging.DEBUG if self._restore_failing else logging.ERROR
+        log.log(level, "buffer database file deleted or replaced under the agent, writing it "
+                "back path=%s", self.path)  # fmt: skip
+        try:
+            self.conn = write_back(self.conn, self.path, open_checked)  # all of it: no jump
+        except (OSError, sqlite3.Error) as err:
+            log.log(level, "cannot write the buffer database back, retrying path=%s reason=%s",
+                    self.path, err)  # fmt: skip
+            self._restore_failing = True
+            return
+        self._restore_failing = False
         self._file = file_id(self.path)
         self.file_restores += 1
 
