@@ -54,6 +54,12 @@ def assess(status: Mapping[str, Any]) -> list[str]:
     dropped = int(buffer.get("dropped") or 0)
     if dropped:
         problems.append(f"buffer dropped {dropped} telemetry messages (full buffer)")
+    held_alarms, held = int(buffer.get("held_alarms") or 0), int(buffer.get("held_readings") or 0)
+    if held_alarms or held > 10_000:
+        problems.append(
+            f"buffer cannot be written (disk full?): {held_alarms} alarm transitions and "
+            f"{held} readings waiting in memory"
+        )
     clock = status.get("clock") or {}
     if clock.get("steps"):
         step = int(clock.get("last_step_ms") or 0)

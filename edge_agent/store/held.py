@@ -32,6 +32,7 @@ class HeldPolls:
     dropped_messages: int = 0
     dropped_readings: int = 0
     _dropping: bool = False
+    _episode_dropped: int = 0  # readings dropped since dropping began, for the log
 
     def __len__(self) -> int:
         return len(self.polls)
@@ -48,6 +49,7 @@ class HeldPolls:
             poll, _, reported = self.polls[n]
             n += 1
             self.readings -= len(poll.readings)
+            self._episode_dropped += len(poll.readings)
             if reported:  # a telemetry message the platform will not get: a seq gap
                 self.dropped_messages += 1
                 self.dropped_readings += len(reported)
@@ -66,7 +68,8 @@ class HeldPolls:
         del self.polls[:n]
         if self._dropping and self.readings <= self.max_readings // 2:
             self._dropping = False
-            log.info("readings stored again dropped_in_memory=%d", self.dropped_readings)
+            log.info("readings stored again dropped_readings=%d", self._episode_dropped)
+            self._episode_dropped = 0
 
     def count_drops(self, conn: sqlite3.Connection) -> tuple[int, int]:
         """Write the drops into the database (the caller's transaction); returns what was

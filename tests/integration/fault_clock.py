@@ -248,7 +248,7 @@ async def run_clock_steps(
                 await platform.wait_for(lambda: len(step_events()) >= report.steps, WAIT_S)
                 report.health_steps = health_steps()
                 report.step_events_s = [float(e["value"]) for e in step_events()]
-                assert await agent.stop() == 0, agent.log_text()
+                assert await agent.stop(timeout_s=60) == 0, agent.log_text()
                 report.log_lines = agent.log_text().count("wall clock stepped")
         finally:
             sub.cancel()

@@ -153,7 +153,7 @@ async def run_disk_full_outage(tmp: Path, broker: Broker, rounds: int = 1) -> Di
                     for r in range(rounds):
                         await one_round(disk, broker, platform, pressure, report, r)
                     assert agent.proc is not None
-                    assert await agent.stop() == 0, agent.log_text()
+                    assert await agent.stop(timeout_s=60) == 0, agent.log_text()
                     report.tracebacks = agent.log_text().count("Traceback")
             finally:
                 sub.cancel()

@@ -89,6 +89,14 @@ def test_uplink_connected_but_behind_is_a_problem(status: dict[str, Any]) -> Non
     assert not views.assess(status)[0].startswith("uplink")
 
 
+def test_alarms_waiting_for_room_on_the_disk_are_a_problem(status: dict[str, Any]) -> None:
+    status["buffer"] |= {"held_alarms": 2, "held_readings": 300}
+    assert (
+        "buffer cannot be written (disk full?): 2 alarm transitions and 300 readings "
+        "waiting in memory"
+    ) in views.assess(status)
+
+
 def test_a_wall_clock_step_is_a_problem(status: dict[str, Any]) -> None:
     at = status["now_ms"] - 65_000
     status["clock"] = {"steps": 1, "last_step_ms": -3_600_000, "last_step_ts": at}
