@@ -20,6 +20,7 @@ from edge_agent.config.loader import (
     problems_from_validation,
     read_toml,
 )
+from edge_agent.config.metrics import MetricsConfig
 from edge_agent.config.modes import ModeWindow
 from edge_agent.config.mqtt import CommandsConfig, MqttConfig, TlsConfig
 from edge_agent.errors import ConfigError
@@ -33,6 +34,7 @@ __all__ = [
     "DeviceConfig",
     "GatewayConfig",
     "GatewaySection",
+    "MetricsConfig",
     "ModeWindow",
     "MqttConfig",
     "TlsConfig",
