@@ -10,6 +10,11 @@ from typing import Any
 
 from edge_agent.cli.options import UsageError, add_config_option, add_json_option
 from edge_agent.cli.output import LEVEL_NAMES, format_table, format_value, print_json
+from edge_agent.config import GatewayConfig
+from edge_agent.control.client import NoAgentError, call
+from edge_agent.control.paths import client_socket_paths
+from edge_agent.control.protocol import ControlError
+from edge_agent.errors import EdgeAgentError
 from edge_agent.system.logs import setup_logging
 
 
@@ -72,12 +77,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.once:
         asyncio.run(run_agent(args.config))
         return 0
-    result = asyncio.run(poll_once(*load_everything(args.config)))
+    cfg, profiles, ruleset = load_everything(args.config)
+    refuse_if_running(cfg)
+    result = asyncio.run(poll_once(cfg, profiles, ruleset))
     if args.json:
         print_json(result)
     else:
         sys.stdout.write(render_once(result))
     return 1 if result["failed"] else 0
+
+
+def refuse_if_running(cfg: GatewayConfig) -> None:
+    """`--once` opens the buses itself: never next to a running agent on the same lines."""
+    try:
+        asyncio.run(call(client_socket_paths(cfg), "status", {}, 5.0))
+    except NoAgentError:
+        return
+    except ControlError as err:
+        raise EdgeAgentError(
+            f"an agent seems to be running ({err}); `run --once` would open its buses a "
+            "second time: stop it first (systemctl stop edge-agent)"
+        ) from err
+    raise EdgeAgentError(
+        "the agent is running: `run --once` would open its buses a second time; stop it "
+        "first (systemctl stop edge-agent), or ask it instead: edge-agent status"
+    )
 
 
 def render_once(result: Mapping[str, Any]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from drivers.profiles import load_profiles
+from edge_agent.control.server import ControlServer
 from fieldsim.modbus_device import SimulatedDevice
 from fieldsim.modbus_server import SimServer, serve_tcp
 from fieldsim.ptypair import PtyPair
@@ -200,3 +201,17 @@ async def test_scan_names_exception_answers(plant: Plant) -> None:
     assert sorted(found) == [1, 3]
     assert (found[3]["exception_code"], found[3]["exception"]) == (2, "illegal data address")
     assert found[1]["device"] == "pt-1"
+
+
+async def test_run_once_refuses_next_to_a_running_agent(plant: Plant) -> None:
+    data = plant.config.parent / "data"
+    data.mkdir()
+
+    async def status(_params: dict[str, Any]) -> dict[str, Any]:
+        return {"gateway": {"id": "gw-test"}}
+
+    async with ControlServer(data / "control.sock", {"status": status}, {}):
+        run = await cli("run", "--once", "-c", plant.config)
+    assert run.code == 1
+    assert "the agent is running: `run --once` would open its buses a second time" in run.err
+    assert plant.good.requests == 0  # nothing went on the bus
