@@ -275,7 +275,7 @@ def _directly(args: argparse.Namespace, params: Params, err: IO[str]) -> dict[st
     # The bus drivers load only here (pyserial, pymodbus): `status` and friends never do.
     from edge_agent.ops import direct
 
-    if "target" in params and args.socket is None and not args.config.exists():
+    if _adhoc_without_config(args, params):
         err.write("edge-agent: no config and no agent: opening the bus directly\n")
         gw = direct.direct_gateway(None)
     else:
@@ -286,9 +286,14 @@ def _directly(args: argparse.Namespace, params: Params, err: IO[str]) -> dict[st
     return asyncio.run(_scan(direct.scan(gw, params), len(params["units"]), err))
 
 
+def _adhoc_without_config(args: argparse.Namespace, params: Params) -> bool:
+    """--port/--host with no config file: commissioning a bare gateway."""
+    return "target" in params and not args.config.exists()
+
+
 def _agent_may_answer(args: argparse.Namespace, params: Params) -> bool:
-    """Is an agent there to ask? A missing config with an ad-hoc target means no."""
-    return not ("target" in params and args.socket is None and not args.config.exists())
+    """Is an agent there to ask? With no config and no --socket, there is nowhere to look."""
+    return args.socket is not None or not _adhoc_without_config(args, params)
 
 
 def cmd_read(args: argparse.Namespace) -> int:
