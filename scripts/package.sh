@@ -116,6 +116,7 @@ install -D -m 0640 "$SHARE/gateway.toml" "$ROOT/etc/edge-agent/gateway.toml"
 mkdir -p "$ROOT/usr/bin" "$ROOT/usr/share/doc/edge-agent"
 ln -s "$PREFIX/bin/edge-agent" "$ROOT/usr/bin/edge-agent"
 cp "$ENV"/share/doc/edge-agent/* "$ROOT/usr/share/doc/edge-agent/"
+install -m 0644 packaging/debian/copyright "$ROOT/usr/share/doc/edge-agent/copyright"
 chmod -R u+rwX,go+rX,go-w "$ROOT"
 chmod 0640 "$ROOT/etc/edge-agent/gateway.toml"
 

@@ -15,7 +15,10 @@ from typing import Any
 
 import pytest
 
+from drivers.bus import open_bus
+from drivers.errors import BusTimeout, DeviceException
 from drivers.profiles import load_profiles
+from drivers.settings import ModbusTcpBusConfig
 from edge_agent.control.server import ControlServer
 from fieldsim.modbus_device import SimulatedDevice
 from fieldsim.modbus_server import SimServer, serve_tcp
@@ -215,3 +218,24 @@ async def test_run_once_refuses_next_to_a_running_agent(plant: Plant) -> None:
     assert run.code == 1
     assert "the agent is running: `run --once` would open its buses a second time" in run.err
     assert plant.good.requests == 0  # nothing went on the bus
+
+
+async def test_a_scan_timeout_on_a_shared_line_is_its_own_and_the_bus_keeps_its(
+    plant: Plant,
+) -> None:
+    # The daemon's polled line: a scan probe waits --timeout-each, once, and the line's
+    # own timeout is back for the polls after it.
+    cfg = ModbusTcpBusConfig(
+        kind="modbus-tcp", name="plant", host="127.0.0.1", port=plant.port, timeout_s=5.0,
+        retries=2,
+    )  # fmt: skip
+    async with open_bus(cfg) as line:
+        with pytest.raises(BusTimeout, match=r"no answer within 0\.2 s"):
+            await line.read_within(2, "holding", 0, 1, 0.2)
+        assert plant.dead.requests == 1
+        assert line.inner._client.ctx.comm_params.timeout_connect == 5.0  # type: ignore[attr-defined]
+        assert len(await line.read(1, "holding", 0, 2)) == 2
+        with pytest.raises(DeviceException) as err:
+            await line.read_within(3, "holding", 0, 1, 0.2)
+        assert err.value.name == "illegal data address"
+        assert "(illegal data address)" in str(err.value)
