@@ -103,6 +103,12 @@ for f in "$ENV"/bin/*; do
   fi
 done
 sed -i "s|^command = .*|command = $PYBIN -m venv $PREFIX|" "$ENV/pyvenv.cfg"
+# The interpreter by its versioned name: a later python3 of the distribution (another
+# minor version) must not run this environment's 3.X packages.
+ln -sfn "$PYBIN" "$ENV/bin/python$PYVER"
+ln -sfn "python$PYVER" "$ENV/bin/python3"
+ln -sfn "python$PYVER" "$ENV/bin/python"
+rm -f "$ENV/bin/f2py" "$ENV/bin/numpy-config"   # build tools (Fortran wrappers, C flags)
 if grep -rIl --exclude-dir=__pycache__ "$BUILD" "$ENV/bin" "$ENV/pyvenv.cfg" >/dev/null; then
   echo "package: a build path is left in the environment:" >&2
   grep -rIl --exclude-dir=__pycache__ "$BUILD" "$ENV/bin" "$ENV/pyvenv.cfg" >&2

@@ -110,6 +110,9 @@ def test_deb_installs_offline_checks_upgrades_keeps_data_and_purges(tmp_path: Pa
         verify = sh("systemd-analyze", "verify", UNIT)
         assert verify.stdout + verify.stderr == ""
         assert "dialout" in sh("id", "-nG", "edge-agent").stdout.split()
+        # The distribution's python3.X by its versioned name, not whatever python3 becomes.
+        interpreter = Path("/opt/edge-agent/bin/python3").resolve()
+        assert re.fullmatch(r"/usr/bin/python3\.\d+", str(interpreter)), interpreter
         st = CONF.parent.stat()
         assert (oct(st.st_mode & 0o777), st.st_gid) == ("0o750", grp.getgrnam("edge-agent").gr_gid)
         assert DATA.is_dir()
