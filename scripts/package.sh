@@ -15,7 +15,7 @@
 #   --reuse        keep the bundled dependencies of an earlier build when pyproject.toml,
 #                  the interpreter and the architecture are unchanged (tests use this)
 #   --version V    the package version (default: pyproject's version)
-#   --fast         gzip -1 instead of xz (tests; same contents)
+#   --fast         no compression instead of xz (tests; same contents)
 #   --out DIR      where the wheel and the .deb go (default dist/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -136,7 +136,7 @@ install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debia
 
 DEB=$OUT/edge-agent_${VERSION}_${ARCH}.deb
 rm -f "$OUT"/edge-agent_*_"$ARCH".deb
-if [ "$FAST" = 1 ]; then comp=(-Zgzip -z1); else comp=(-Zxz -z6); fi
+if [ "$FAST" = 1 ]; then comp=(-Znone); else comp=(-Zxz -z6); fi
 dpkg-deb --root-owner-group "${comp[@]}" --build "$ROOT" "$DEB" >/dev/null
 echo "package: $WHEEL"
 echo "package: $DEB ($(du -k "$DEB" | cut -f1) kB; installed $size_kb kB; python$PYVER; $(($(date +%s) - t0)) s)"

@@ -5,7 +5,7 @@ then an upgrade that keeps the edited config and buffer.db, a removal that keeps
 and a purge that removes them. CI runs as root; the test purges what it installed.
 
 The bundled dependencies are built once and reused from build/package/ while
-pyproject.toml is unchanged (`--reuse`); `--fast` compresses with gzip -1 instead of xz.
+pyproject.toml is unchanged (`--reuse`); `--fast` packs without compression instead of xz.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def repack(deb: Path, version: str, out: Path) -> Path:
     control = tree / "DEBIAN" / "control"
     control.write_text(re.sub(r"(?m)^Version: .*$", f"Version: {version}", control.read_text()))
     new = out / f"edge-agent_{version}_{deb.name.rsplit('_', 1)[1]}"
-    sh("dpkg-deb", "--root-owner-group", "-Zgzip", "-z1", "--build", tree, new)
+    sh("dpkg-deb", "--root-owner-group", "-Znone", "--build", tree, new)
     shutil.rmtree(tree)
     return new
 
