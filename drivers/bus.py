@@ -156,6 +156,28 @@ class BusLine:
     async def read(self, unit: int, table: Table, address: int, count: int) -> list[int]:
         return await self._transact(lambda: self.inner.read(unit, table, address, count))
 
+    async def read_within(
+        self, unit: int, table: Table, address: int, count: int, timeout_s: float
+    ) -> list[int]:
+        """One attempt at a read, waiting `timeout_s` for the answer (a scan's per-unit
+        timeout). A transport without its own per-request timeout gets the read bounded
+        from outside."""
+        within: Callable[[int, Table, int, int, float], Awaitable[list[int]]] | None = getattr(
+            self.inner, "read_within", None
+        )
+        if within is not None:
+            return await self._transact(lambda: within(unit, table, address, count, timeout_s))
+
+        async def bounded() -> list[int]:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return await self.inner.read(unit, table, address, count)
+            except TimeoutError as err:
+                raise BusTimeout(f"bus {self.name} unit {unit}: no answer within {timeout_s} s"
+                                 ) from err  # fmt: skip
+
+        return await self._transact(bounded)
+
     async def read_line(self, unit: int, profile: Profile) -> str:
         """The current line of an ASCII sensor, when the transport is a serial line."""
         reader: Callable[[int, Profile], Awaitable[str]] | None = getattr(

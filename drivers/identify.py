@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol
 
 from drivers.base import Bus, Table
 from drivers.device import read_device
-from drivers.errors import BusClosed, DeviceException, DriverError
+from drivers.errors import BusClosed, DeviceException, DriverError, exception_name
 from drivers.planner import plan_reads
 from drivers.profiles import Profile
 
@@ -184,6 +184,9 @@ class ProbeResult:
             "answer": self.answer,
             "registers": list(self.registers) if self.registers is not None else None,
             "exception_code": self.exception_code,
+            "exception": (
+                exception_name(self.exception_code) if self.exception_code is not None else None
+            ),
             "latency_ms": round(self.latency_ms, 1),
             "identity": dict(self.identity) if self.identity is not None else None,
             "candidates": list(self.candidates),
@@ -198,13 +201,19 @@ async def probe_unit(
     address: int = 0,
     identify_unit: bool = False,
     profiles: Mapping[str, Profile] | None = None,
+    timeout_s: float | None = None,
 ) -> ProbeResult:
     """Is anything at `unit`? A one-register read; an exception reply counts as an
-    answer. With `identify_unit`, an answering unit is also asked who it is.
+    answer. With `identify_unit`, an answering unit is also asked who it is. With
+    `timeout_s`, one attempt that waits that long (when the bus can: `read_within`).
     Raises BusClosed only (the bus itself is gone)."""
     started = time.monotonic()
+    within = getattr(bus, "read_within", None)
     try:
-        regs = await bus.read(unit, table, address, 1)
+        if timeout_s is not None and within is not None:
+            regs = await within(unit, table, address, 1, timeout_s)
+        else:
+            regs = await bus.read(unit, table, address, 1)
         result = ProbeResult(unit, "registers", registers=tuple(regs))
     except DeviceException as err:
         result = ProbeResult(unit, "exception", exception_code=err.code)

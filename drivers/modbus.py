@@ -43,7 +43,7 @@ from pymodbus.framer import FramerType
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 
 from drivers.base import BIT_TABLES, Table, rtu_frame_gap_s
-from drivers.errors import BusClosed, BusTimeout, DeviceException, FrameError
+from drivers.errors import BusClosed, BusTimeout, DeviceException, FrameError, exception_name
 from drivers.settings import ModbusRtuBusConfig, ModbusRtuOverTcpBusConfig, ModbusTcpBusConfig
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,12 @@ ModbusBusConfig = ModbusTcpBusConfig | ModbusRtuOverTcpBusConfig | ModbusRtuBusC
 
 # Timeouts in a row, with no good answer between, after which a TCP link is re-opened.
 TIMEOUTS_BEFORE_RECONNECT = 3
+_READ_CALLS = {
+    "holding": "read_holding_registers",
+    "input": "read_input_registers",
+    "coil": "read_coils",
+    "discrete": "read_discrete_inputs",
+}
 # pymodbus closes the link after retries+3 unanswered requests unless told otherwise.
 _NEVER = 1 << 30
 # RTU over TCP: how long an answer must be followed by silence. RTU lines: the line must
@@ -203,12 +209,7 @@ class ModbusBus:
     async def read(self, unit: int, table: Table, address: int, count: int) -> list[int]:
         """Read `count` registers or bits. Retries timeouts and bad frames `cfg.retries` times."""
         at = f"bus {self.name} unit {unit} {table} {address}+{count}"
-        call = {
-            "holding": "read_holding_registers",
-            "input": "read_input_registers",
-            "coil": "read_coils",
-            "discrete": "read_discrete_inputs",
-        }[table]
+        call = _READ_CALLS[table]
         rr = await self._with_retries(
             at, lambda c: getattr(c, call)(address, count=count, device_id=unit), exact=True
         )
@@ -240,26 +241,68 @@ class ModbusBus:
         more = int(rr.more_follows) != 0
         return objects, int(rr.next_object_id) if more else 0
 
+    async def read_within(
+        self, unit: int, table: Table, address: int, count: int, timeout_s: float
+    ) -> list[int]:
+        """One attempt at a read that waits `timeout_s` for the answer instead of the bus's
+        timeout_s (`scan --timeout-each`). The caller holds the line, so changing the
+        client's answer timeout for this request affects no other."""
+        assert self._client is not None, "use `async with` to open the bus"
+        params = self._client.ctx.comm_params
+        saved, params.timeout_connect = params.timeout_connect, timeout_s
+        try:
+            call = _READ_CALLS[table]
+            rr = await self._transact(
+                f"bus {self.name} unit {unit} {table} {address}+{count}",
+                lambda c: getattr(c, call)(address, count=count, device_id=unit),
+                exact=True,
+                timeout_s=timeout_s,
+            )
+        finally:
+            params.timeout_connect = saved
+        values = [int(b) for b in rr.bits[:count]] if table in BIT_TABLES else list(rr.registers)
+        if len(values) != count:
+            raise FrameError(f"bus {self.name} unit {unit}: {len(values)} values, expected {count}")
+        return values
+
     async def _with_retries(
         self, at: str, call: Callable[[Any], Awaitable[Any]], *, exact: bool = False
     ) -> Any:
         attempts = self.cfg.retries + 1
+        timed_out = False
         for attempt in range(1, attempts + 1):
             try:
                 return await self._transact(at, call, exact=exact)
-            except (BusTimeout, FrameError):
+            except BusTimeout:
+                timed_out = True
                 if attempt == attempts:
                     raise
-                log.debug("retry %s attempt=%d", at, attempt)
+            except FrameError as err:
+                if attempt == attempts:
+                    if timed_out:
+                        # The bytes that spoiled this attempt are most likely the late
+                        # answer to the previous one: a slow device, not a noisy line.
+                        raise BusTimeout(
+                            f"{at}: no answer within {self.cfg.timeout_s} s; bytes arrived "
+                            "after the timeout (a slow device: raise the bus's timeout_s)"
+                        ) from err
+                    raise
+            log.debug("retry %s attempt=%d", at, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _transact(
-        self, at: str, call: Callable[[Any], Awaitable[Any]], *, exact: bool = False
+        self,
+        at: str,
+        call: Callable[[Any], Awaitable[Any]],
+        *,
+        exact: bool = False,
+        timeout_s: float | None = None,
     ) -> Any:
         """One request and its answer, with pymodbus's failure channels mapped to ours,
-        and the answer matched to the request (see the module doc)."""
+        and the answer matched to the request (see the module doc). `timeout_s`: wait
+        this long for the answer instead of the bus's timeout_s."""
         try:
-            rr = await self._exchange(at, call)
+            rr = await self._exchange(at, call, timeout_s)
             self._match(at, rr, exact)
             if self.rtu:
                 await self._settle(at)
@@ -271,10 +314,14 @@ class ModbusBus:
         self._timeouts_in_row = 0
         if rr.isError():
             code = int(rr.exception_code) if isinstance(rr, ExceptionResponse) else 0
-            raise DeviceException(code, f"{at}: device answered exception code {code}")
+            raise DeviceException(
+                code, f"{at}: device answered exception code {code} ({exception_name(code)})"
+            )
         return rr
 
-    async def _exchange(self, at: str, call: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def _exchange(
+        self, at: str, call: Callable[[Any], Awaitable[Any]], timeout_s: float | None = None
+    ) -> Any:
         if self._client is None:
             raise BusClosed(f"bus {self.name}: not open")
         if not self._client.connected:
@@ -286,9 +333,10 @@ class ModbusBus:
         self._rx_bytes = 0
         self._asked = None
         self._answer_raw = b""
+        wait_s = self.cfg.timeout_s if timeout_s is None else timeout_s
         try:
             # pymodbus has its own timeout of the same length; ours bounds everything else.
-            async with asyncio.timeout(self.cfg.timeout_s + 0.5):
+            async with asyncio.timeout(wait_s + 0.5):
                 rr = await call(self._client)
         except (TimeoutError, ModbusIOException) as err:
             if self._rx_bytes:
@@ -297,7 +345,7 @@ class ModbusBus:
                     "(bad CRC, cut short or garbled)"
                 ) from err
             self._timed_out()
-            raise BusTimeout(f"{at}: no answer within {self.cfg.timeout_s} s") from err
+            raise BusTimeout(f"{at}: no answer within {wait_s} s") from err
         except ConnectionException as err:
             raise BusClosed(f"{at}: link down ({err})") from err
         except ModbusException as err:

@@ -1,9 +1,10 @@
 """`edge-agent read|scan`: one-shot register reads and unit-id scans on a bus.
 
-Both go through the running daemon (control-socket methods `read` and `scan`, see
-docs/cli.md), so they take turns with its polling on the bus instead of colliding on
-RS-485. Their arguments are checked here first: every mistake is one line and never
-reaches the bus.
+With a daemon running, both go through it (control-socket methods `read` and `scan`,
+see docs/cli.md), so they take turns with its polling on the bus instead of colliding
+on RS-485. With none, they open the bus themselves (ops.direct: the same operations),
+from the config or from --port/--host alone. Their arguments are checked here first:
+every mistake is one line and never reaches the bus.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import argparse
 import asyncio
 import re
 import sys
+from collections.abc import AsyncIterator
 from typing import IO, Any, get_args
 
 from drivers.base import BIT_TABLES, MAX_BITS_PER_READ, MAX_REGISTERS_PER_READ, TABLES
 from drivers.profiles import WORDS, ByteOrder, PointType
 from drivers.settings import BAUDRATES, Parity, StopBits
 from edge_agent.cli import views
-from edge_agent.cli.agent_client import call_agent, expect_dict, socket_paths, through_agent
+from edge_agent.cli.agent_client import call_agent, expect_dict, socket_paths
 from edge_agent.cli.options import (
     UsageError,
     add_agent_options,
@@ -40,9 +42,10 @@ def register(sub: Any) -> None:
         sub,
         "read",
         "one-shot read of registers: raw words and decoded value",
-        "Read registers once through the running agent (it interleaves the request with "
-        "its polling, so nothing collides on the bus). Give a configured POINT, or a bus "
-        "(--bus, or ad hoc: --port for serial, --host for TCP) and what to read.",
+        "Read registers once: through the running agent when there is one (it interleaves "
+        "the request with its polling, so nothing collides on the bus), else directly on "
+        "the bus. Give a configured POINT, or a bus (--bus, or ad hoc: --port for serial, "
+        "--host for TCP; these work without a config) and what to read.",
         [
             "edge-agent read pt-101/pressure",
             "edge-agent read --bus rs485-1 --unit 3 --address 0x10 --type float32",
@@ -75,7 +78,9 @@ def register(sub: Any) -> None:
         "find which unit ids answer on a bus",
         "Probe a range of unit ids with a one-register read (a Modbus exception reply "
         "counts as an answer: something is there), optionally asking each answering "
-        "device to identify itself. Shows a progress bar on stderr.",
+        "device to identify itself. Through the running agent when there is one, else "
+        "directly on the bus; a configured bus with no devices yet works too. Shows a "
+        "progress bar on stderr.",
         [
             "edge-agent scan --bus rs485-1",
             "edge-agent scan --port /dev/ttyUSB0 --baudrate 9600 --units 1-32 --identify",
@@ -98,7 +103,7 @@ def register(sub: Any) -> None:
         "--timeout-each",
         type=positive_float,
         metavar="S",
-        help="per-unit answer timeout (default: the bus's timeout_s)",
+        help="per-unit answer timeout, one attempt each (default: the bus's timeout_s and retries)",
     )
     p.set_defaults(handler=cmd_scan)
 
@@ -264,12 +269,43 @@ def scan_params(args: argparse.Namespace) -> Params:
 # ---------------------------------------------------------------- commands
 
 
+def _directly(args: argparse.Namespace, params: Params, err: IO[str]) -> dict[str, Any]:
+    """No agent answers: the operation itself (ops.direct) on the gateway of the config,
+    or, with no config file, on an ad-hoc --port/--host."""
+    # The bus drivers load only here (pyserial, pymodbus): `status` and friends never do.
+    from edge_agent.ops import direct
+
+    if _adhoc_without_config(args, params):
+        err.write("edge-agent: no config and no agent: opening the bus directly\n")
+        gw = direct.direct_gateway(None)
+    else:
+        err.write(f"edge-agent: no agent running: opening the bus directly ({args.config})\n")
+        gw = direct.direct_gateway(args.config)
+    if args.command == "read":
+        return asyncio.run(direct.read(gw, params))
+    return asyncio.run(_scan(direct.scan(gw, params), len(params["units"]), err))
+
+
+def _adhoc_without_config(args: argparse.Namespace, params: Params) -> bool:
+    """--port/--host with no config file: commissioning a bare gateway."""
+    return "target" in params and not args.config.exists()
+
+
+def _agent_may_answer(args: argparse.Namespace, params: Params) -> bool:
+    """Is an agent there to ask? With no config and no --socket, there is nowhere to look."""
+    return args.socket is not None or not _adhoc_without_config(args, params)
+
+
 def cmd_read(args: argparse.Namespace) -> int:
     params = read_params(args)
-    try:
-        result = expect_dict(call_agent(args, "read", params), "read")
-    except NoAgentError as err:
-        raise through_agent(err, "read") from err
+    result: dict[str, Any] | None = None
+    if _agent_may_answer(args, params):
+        try:
+            result = expect_dict(call_agent(args, "read", params), "read")
+        except NoAgentError:
+            result = None
+    if result is None:
+        result = _directly(args, params, sys.stderr)
     if args.json:
         print_json(result)
     else:
@@ -279,10 +315,15 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     params = scan_params(args)
-    try:
-        result = asyncio.run(_scan(args, params, sys.stderr))
-    except NoAgentError as err:
-        raise through_agent(err, "scan") from err
+    result: dict[str, Any] | None = None
+    if _agent_may_answer(args, params):
+        try:
+            items = stream(socket_paths(args), "scan", params, connect_timeout_s=args.timeout)
+            result = asyncio.run(_scan(items, len(params["units"]), sys.stderr))
+        except NoAgentError:
+            result = None
+    if result is None:
+        result = _directly(args, params, sys.stderr)
     if args.json:
         print_json(result)
     else:
@@ -290,13 +331,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _scan(args: argparse.Namespace, params: Params, err: IO[str]) -> dict[str, Any]:
-    total = len(params["units"])
+async def _scan(items: AsyncIterator[Any], total: int, err: IO[str]) -> dict[str, Any]:
     tty = err.isatty()
     last_tenth = -1
     found = 0
     result: dict[str, Any] = {}
-    async for item in stream(socket_paths(args), "scan", params, connect_timeout_s=args.timeout):
+    async for item in items:
         if not isinstance(item, dict):
             continue
         if "found" in item and "scanned" in item:  # the final result

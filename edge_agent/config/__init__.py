@@ -21,6 +21,7 @@ from edge_agent.config.loader import (
     read_toml,
     secret_warnings,
 )
+from edge_agent.config.metrics import MetricsConfig
 from edge_agent.config.modes import ModeWindow
 from edge_agent.config.mqtt import CommandsConfig, MqttConfig, SparkplugConfig, TlsConfig
 from edge_agent.errors import ConfigError
@@ -34,6 +35,7 @@ __all__ = [
     "DeviceConfig",
     "GatewayConfig",
     "GatewaySection",
+    "MetricsConfig",
     "ModeWindow",
     "MqttConfig",
     "SparkplugConfig",

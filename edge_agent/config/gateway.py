@@ -11,6 +11,7 @@ from drivers.settings import BusConfig
 from edge_agent.config.base import ConfigModel, TopicWord
 from edge_agent.config.buffer import BufferConfig
 from edge_agent.config.devices import DeviceConfig
+from edge_agent.config.metrics import MetricsConfig
 from edge_agent.config.modes import ModeWindow
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.config.report import Deadband, ReportInterval, ReportMode
@@ -39,6 +40,7 @@ class GatewayConfig(ConfigModel):
     gateway: GatewaySection
     mqtt: MqttConfig = MqttConfig()
     buffer: BufferConfig = BufferConfig()
+    metrics: MetricsConfig = MetricsConfig()
     buses: list[BusConfig] = Field(default_factory=list)
     devices: list[DeviceConfig] = Field(default_factory=list)
 

@@ -23,6 +23,7 @@ from edge_agent.control.paths import control_socket_path
 from edge_agent.control.server import ControlServer
 from edge_agent.daemon.loading import load_everything, load_ruleset, open_store, point_metas
 from edge_agent.errors import ConfigError
+from edge_agent.ops.metrics import prometheus_text
 from edge_agent.ops.services import Services
 from edge_agent.ops.status import summary_line
 from edge_agent.pipeline.commit import Commit
@@ -32,6 +33,7 @@ from edge_agent.pipeline.poller import DevicePoller
 from edge_agent.pipeline.report import Reporter, report_policies
 from edge_agent.pipeline.upkeep import keep_store
 from edge_agent.records import AlarmState, AlarmTransition, DevicePoll
+from edge_agent.system.prometheus import keep_textfile, serve_http
 from edge_agent.system.sdnotify import Notifier, run_watchdog
 from edge_agent.uplink.commands import CommandRouter
 from edge_agent.uplink.drain import Uplink
@@ -160,6 +162,14 @@ class Agent:
                         ),
                         tg.create_task(run_watchdog(notifier)),
                     ]
+                    metrics = self.cfg.metrics
+                    if metrics.textfile is not None:
+                        path = self.cfg.resolve(metrics.textfile)
+                        keep = keep_textfile(path, self.metrics_text, metrics.interval_s)
+                        helpers.append(tg.create_task(keep))
+                    if metrics.listen_host_port is not None:
+                        host, port = metrics.listen_host_port
+                        helpers.append(tg.create_task(serve_http(host, port, self.metrics_text)))
                     uplink = tg.create_task(self.uplink.run())
                     notifier.ready(f"polling {len(self.pollers)} devices")
                     await self.stopping.wait()
@@ -306,6 +316,10 @@ class Agent:
     def report_counters(self) -> dict[str, int]:
         """Readings polled vs sent as telemetry (the reporting policy's effect)."""
         return dict(self.reporter.counters)
+
+    async def metrics_text(self) -> str:
+        """The health counters as Prometheus text (`[metrics]`)."""
+        return prometheus_text(await self.services.status())
 
 
 async def run_agent(cfg_path: Path, on_alarm: AlarmHook | None = None) -> None:

@@ -82,6 +82,8 @@ class ScanArgs(Args):
     table: Table = "holding"
     address: Address = 0
     identify: bool = False
+    # Per-unit answer timeout (`scan --timeout-each`): one attempt each, waiting this long.
+    timeout_s: Annotated[float, Field(gt=0, le=60)] | None = None
 
     @model_validator(mode="after")
     def _one_bus(self) -> ScanArgs:

@@ -8,13 +8,13 @@ from pydantic import ValidationError
 
 from drivers.base import BIT_TABLES
 from drivers.decode import decode_point, interpretations
-from drivers.errors import DeviceException, DriverError
+from drivers.errors import BusTimeout, DeviceException, DriverError
 from drivers.profiles import PointSpec
 from edge_agent.errors import validation_brief
 from edge_agent.ops.args import ReadArgs
 from edge_agent.ops.bus_access import bus_for
 from edge_agent.ops.errors import OpError
-from edge_agent.ops.state import RunningGateway
+from edge_agent.ops.state import GatewayBuses
 from edge_agent.records import Json
 
 
@@ -30,21 +30,22 @@ def _raw_spec(args: ReadArgs) -> PointSpec:
         raise OpError(validation_brief(err, limit=1)) from err
 
 
-async def read(gw: RunningGateway, args: ReadArgs) -> Json:
+async def read(gw: GatewayBuses, args: ReadArgs) -> Json:
     eng_unit = ""
     bus, target = args.bus, args.target
     if args.point is not None:
-        device, _, point = args.point.partition("/")
-        poller = gw.pollers.get(device)
-        if poller is None:
-            raise OpError(f"no device {device!r} is polled on this gateway")
+        name, _, point = args.point.partition("/")
+        device = next((d for d in gw.cfg.devices if d.name == name and d.enabled), None)
+        if device is None or device.profile not in gw.profiles:
+            raise OpError(f"no device {name!r} is polled on this gateway")
+        profile = gw.profiles[device.profile]
         try:
-            spec = poller.profile.point(point)
+            spec = profile.point(point)
         except KeyError as err:
-            names = ", ".join(p.name for p in poller.profile.points)
-            raise OpError(f"device {device!r} has no point {point!r} ({names})") from err
-        unit, eng_unit = poller.device.unit, spec.unit
-        bus, target = poller.device.bus, None
+            names = ", ".join(p.name for p in profile.points)
+            raise OpError(f"device {name!r} has no point {point!r} ({names})") from err
+        unit, eng_unit = device.unit, spec.unit
+        bus, target = device.bus, None
         count = spec.words
     else:
         spec = _raw_spec(args)
@@ -57,9 +58,12 @@ async def read(gw: RunningGateway, args: ReadArgs) -> Json:
         try:
             words = await line.read(unit, spec.table, spec.address, count)
         except DeviceException as err:
-            raise OpError(f"{where}: {err.reason} ({err})") from err
+            raise OpError(f"{where}: {err.reason} ({err.name})") from err
+        except BusTimeout as err:
+            waited = time.monotonic() - started
+            raise OpError(f"{where}: timeout: no answer, waited {waited:.1f} s ({err})") from err
         except DriverError as err:
-            raise OpError(f"{where}: {err.reason}") from err
+            raise OpError(f"{where}: {err.reason} ({err})") from err
         latency_ms = round(1000 * (time.monotonic() - started), 1)
     value, quality, reason = decode_point(spec, words[: spec.words])
     out: Json = {

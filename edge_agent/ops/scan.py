@@ -10,20 +10,25 @@ from drivers.identify import scan_units
 from edge_agent.ops.args import ScanArgs
 from edge_agent.ops.bus_access import bus_for
 from edge_agent.ops.errors import OpError
-from edge_agent.ops.state import RunningGateway
+from edge_agent.ops.state import GatewayBuses
 from edge_agent.records import Json
 
 
-async def scan(gw: RunningGateway, args: ScanArgs) -> AsyncGenerator[Json, None]:
+async def scan(gw: GatewayBuses, args: ScanArgs) -> AsyncGenerator[Json, None]:
     """One progress item per unit probed, then the result: what answered, and as which
-    configured device."""
+    configured device. A unit that does not answer waits `timeout_s` when given (one
+    attempt), else the bus's own timeout and retries."""
     by_unit = {(d.bus, d.unit): d.name for d in gw.cfg.devices}
     found: list[Json] = []
     started = time.monotonic()
-    async with bus_for(gw, args.bus, args.target) as (line, name, target):
+    async with bus_for(gw, args.bus, args.target, timeout_s=args.timeout_s) as (
+        line,
+        name,
+        target,
+    ):
         probes = scan_units(
             line, args.units, table=args.table, address=args.address,
-            identify_unit=args.identify, profiles=dict(gw.profiles),
+            identify_unit=args.identify, profiles=dict(gw.profiles), timeout_s=args.timeout_s,
         )  # fmt: skip
         n = 0
         try:
@@ -37,5 +42,6 @@ async def scan(gw: RunningGateway, args: ScanArgs) -> AsyncGenerator[Json, None]
             raise OpError(f"bus {name} ({target}) is not open: {err}") from err
     yield {
         "bus": name, "target": target, "scanned": len(args.units),
+        "timeout_each_s": args.timeout_s,
         "elapsed_s": round(time.monotonic() - started, 2), "found": found,
     }  # fmt: skip

@@ -38,21 +38,27 @@ class UplinkState(Protocol):
     def counters(self) -> Mapping[str, int]: ...
 
 
-class RunningGateway(Protocol):
+class GatewayBuses(Protocol):
+    """What `read` and `scan` need: the config, the profiles, and the buses that are open
+    (the daemon's polled lines; none when the CLI works on the buses itself, see
+    ops.direct)."""
+
     @property
     def cfg(self) -> GatewayConfig: ...
-
-    @property
-    def config_path(self) -> Path: ...
-
-    @property
-    def started_ms(self) -> int: ...
 
     @property
     def profiles(self) -> Mapping[str, Profile]: ...
 
     @property
     def buses(self) -> Mapping[str, BusLine]: ...
+
+
+class RunningGateway(GatewayBuses, Protocol):
+    @property
+    def config_path(self) -> Path: ...
+
+    @property
+    def started_ms(self) -> int: ...
 
     @property
     def pollers(self) -> Mapping[str, DevicePoller]: ...

@@ -80,8 +80,13 @@ def setup_logging(level: str = "info", fmt: LogFormat = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Library chatter stays out of the operator's log unless asked for.
-    for noisy in ("pymodbus", "numba", "asyncio", "aiomqtt"):
+    for noisy in ("numba", "asyncio", "aiomqtt"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # pymodbus logs an ERROR with hex dumps of the last frames for every unanswered
+    # request; each of those faults reaches the agent as an exception, and the poller
+    # says it once per episode. Only --log-level debug lets pymodbus speak (frames too).
+    debugging = root.level <= logging.DEBUG
+    logging.getLogger("pymodbus").setLevel(logging.DEBUG if debugging else logging.CRITICAL)
 
 
 class Episode:

@@ -145,7 +145,9 @@ async def site(tmp_path: Path, broker: Broker, env: dict[str, str] | None = None
                         "port": port,
                         "timeout_s": 0.3,
                         "retries": 0,
-                    }
+                    },
+                    # Defined, no devices yet: what an installer scans before adding them.
+                    {"name": "spare", "kind": "modbus-tcp", "host": "127.0.0.1", "port": port},
                 ],
                 rules=["rules.toml"],
                 extra=(
@@ -360,6 +362,15 @@ async def test_cli_reads_scans_tails_and_exports_through_the_running_agent(
         found = {f["unit"]: f for f in scan["found"]}
         assert set(found) == {1, 3}
         assert found[1]["device"] == "pt-101"
+        assert "opening the bus directly" not in r.stderr  # through the agent
+
+        # A bus the agent does not poll (no devices yet): a connection of its own.
+        r = await s.cli("scan", "--bus", "spare", "--units", "1-4", "--timeout-each", "0.2",
+                        "--json")  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert "opening the bus directly" not in r.stderr
+        spare = json.loads(r.stdout)
+        assert ([f["unit"] for f in spare["found"]], spare["timeout_each_s"]) == ([1, 3], 0.2)
 
         r = await s.cli("alarms", "--json")
         assert r.returncode == 0, r.stderr

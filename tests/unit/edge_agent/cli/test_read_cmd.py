@@ -265,15 +265,16 @@ def test_unit_lists() -> None:
     "argv",
     [["read", "--bus", "rs485-1", "--address", "0"], ["scan", "--bus", "rs485-1", "--units", "1"]],
 )
-def test_read_and_scan_without_an_agent_say_why_they_need_it(
+def test_read_and_scan_without_an_agent_open_the_bus_from_the_config(
     argv: list[str], sock_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_cli([*argv, "--socket", str(sock_dir / "control.sock")]) == 1
+    # No agent, and a config that is not there: the bus cannot be found, and it says so.
+    missing = sock_dir / "gateway.toml"
+    assert run_cli([*argv, "-c", str(missing), "--socket", str(sock_dir / "control.sock")]) == 1
     err = capsys.readouterr().err
     assert err == (
-        f"edge-agent: error: no agent running: cannot connect to {sock_dir}/control.sock; "
-        f"`{argv[0]}` goes through the running agent so it never collides with its polling: "
-        "start it (systemctl start edge-agent)\n"
+        f"edge-agent: no agent running: opening the bus directly ({missing})\n"
+        f"edge-agent: error: {missing}: file not found\n"
     )
 
 

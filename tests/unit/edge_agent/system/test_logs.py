@@ -81,3 +81,18 @@ def test_every_line_of_a_traceback_keeps_the_level() -> None:
     assert len(lines) > 2
     assert all(line.startswith("<3>") for line in lines)
     assert JsonFormatter().format(record).count("\n") == 0
+
+
+def test_pymodbus_errors_and_frame_dumps_stay_out_unless_debugging() -> None:
+    # In a child: setup_logging replaces the root handlers (pytest's capture among them).
+    code = (
+        "import logging; from edge_agent.system.logs import setup_logging\n"
+        "pm = logging.getLogger('pymodbus.logging')\n"
+        "for level in ('info', 'warning', 'debug'):\n"
+        "    setup_logging(level)\n"
+        "    print(level, pm.isEnabledFor(logging.ERROR), pm.isEnabledFor(logging.DEBUG))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    # Its per-request ERROR with hex dumps: never, unless a technician debugs the line.
+    assert r.stdout.splitlines() == ["info False False", "warning False False", "debug True True"]
