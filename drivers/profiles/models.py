@@ -182,7 +182,7 @@ class PointSpec(_Model):
         if self.writable:
             if self.table not in ("coil", "holding"):
                 raise ValueError(
-                    f"a {self.table} point cannot be written: Modbus writes coils and "
+                    f"{self.table} points cannot be written: Modbus writes coils and "
                     "holding registers only"
                 )
             if self.decimals_from is not None:
