@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, PrivateAttr
 
@@ -27,6 +27,9 @@ class GatewaySection(ConfigModel):
     mode_schedule: list[ModeWindow] = Field(default_factory=list)
     # Where the CLI reaches the running daemon; unset: $RUNTIME_DIRECTORY, else data_dir.
     control_socket: Path | None = None
+    # The rule files' [[actions]]: "dry-run" decides and publishes but writes nothing,
+    # "auto" writes, "off" neither decides nor publishes.
+    actions: Literal["dry-run", "auto", "off"] = "dry-run"
 
 
 class GatewayConfig(ConfigModel):
