@@ -18,9 +18,9 @@ import math
 import time
 from dataclasses import dataclass
 
-from drivers.base import BIT_TABLES
+from drivers.base import BIT_TABLES, PointValue
 from drivers.bus import URGENT, BusLine, Exchange
-from drivers.decode import decode_point, encode_point
+from drivers.decode import NAN, decode_point, encode_point
 from drivers.errors import DriverError
 from drivers.profiles import PointSpec, Profile
 
@@ -126,3 +126,21 @@ def _fault_reason(err: DriverError) -> str:
     """A short reason with the device's own words where there are some."""
     detail = str(err)
     return err.reason if not detail or detail == err.reason else f"{err.reason}: {detail}"
+
+
+async def read_point(
+    bus: BusLine, unit: int, profile: Profile, point: str, *, priority: int = URGENT
+) -> PointValue:
+    """One point read now, ahead of queued polls (an interlock checked at the moment of
+    acting, a write settled after a restart). Faults are data, as in a poll."""
+    spec = profile.point(point)
+
+    async def one(ex: Exchange) -> list[int]:
+        return await ex.read(unit, spec.table, spec.address, spec.words)
+
+    try:
+        words = await bus.exchange(one, priority=priority)
+    except DriverError as err:
+        return PointValue(point, NAN, "bad", err.reason)
+    value, quality, reason = decode_point(spec, words)
+    return PointValue(point, value, quality, reason)

@@ -19,18 +19,20 @@ from drivers.bus import BusLine, open_bus
 from drivers.profiles import Profile
 from edge_agent.clock import now_ms
 from edge_agent.config import GatewayConfig, load_config
+from edge_agent.config.actions import check_actions
 from edge_agent.control.paths import control_socket_path
 from edge_agent.control.server import ControlServer
 from edge_agent.daemon.loading import load_everything, load_ruleset, open_store, point_metas
 from edge_agent.errors import ConfigError
 from edge_agent.ops.services import Services
 from edge_agent.ops.status import summary_line
+from edge_agent.pipeline.actions import ActionStage
 from edge_agent.pipeline.commit import Commit
 from edge_agent.pipeline.detection import Detection
 from edge_agent.pipeline.modes import scheduled_mode
 from edge_agent.pipeline.poller import DevicePoller
 from edge_agent.pipeline.upkeep import keep_store
-from edge_agent.records import AlarmState, AlarmTransition, DevicePoll
+from edge_agent.records import ActionEvent, AlarmState, AlarmTransition, DevicePoll
 from edge_agent.system.sdnotify import Notifier, run_watchdog
 from edge_agent.uplink.commands import CommandRouter
 from edge_agent.uplink.drain import Uplink
@@ -73,6 +75,9 @@ class Agent:
             self.ruleset, self.points, self.devices, mode, self.store.active_alarms()
         )
         self.commit = Commit(self.store, self.cfg.gateway.id, self.detection.active())
+        self.actions = ActionStage(
+            self.cfg, self.profiles, self.ruleset, self.store, self.commit, self.detection
+        )
         self.services = Services(self)
         self.router = CommandRouter(
             self.cfg.mqtt.commands, base_dir=self.cfg.base_dir, fmt=self.cfg.mqtt.payload
@@ -94,6 +99,7 @@ class Agent:
         self.commit.alarm_listeners += [tail.publish_alarm, self._poll_faster]
         if self.on_alarm is not None:
             self.commit.alarm_listeners.append(self.on_alarm)
+        self.commit.alarm_listeners.append(self.actions.on_alarm)  # decided after commit
         self.commit.poll_listeners += [self._publish_readings, lambda _: self.uplink.wake()]
         startup = list(self.detection.orphans)
         if self.store.recovery is not None:
@@ -123,6 +129,7 @@ class Agent:
             }
             for t in self.detection.active():
                 self._poll_faster(t)
+            self.actions.buses = self.buses
             sock = control_socket_path(self.cfg)
             await stack.enter_async_context(
                 ControlServer(sock, self.services.methods(), self.services.streams())
@@ -146,6 +153,7 @@ class Agent:
                             )
                         ),
                         tg.create_task(run_watchdog(notifier)),
+                        tg.create_task(self.actions.run()),
                     ]
                     uplink = tg.create_task(self.uplink.run())
                     notifier.ready(f"polling {len(self.pollers)} devices")
@@ -185,6 +193,7 @@ class Agent:
             await asyncio.sleep(TICK_S)
             n += 1
             self.commit.alarms(self.detection.tick(now_ms()))  # also retries held alarms
+            self.actions.flush()  # action events a full disk held
             if n % STATUS_EVERY_TICKS == 0 and self.notifier.enabled:
                 self.notifier.status(summary_line(await self.services.status()))
             if not self._mode_pinned:
@@ -246,10 +255,17 @@ class Agent:
         """Re-read the rule files; on any problem the running rules stay (ConfigError)."""
         cfg = load_config(self.config_path) if self.config_path.exists() else self.cfg
         ruleset = load_ruleset(cfg)
+        problems = check_actions(ruleset, self.cfg.devices, self.profiles)
+        if problems:
+            raise ConfigError(problems)
         self.commit.alarms(self.detection.reload(ruleset))
-        self.ruleset = ruleset
+        self.ruleset = self.actions.ruleset = ruleset
         log.info("rules reloaded rules=%d", len(ruleset.rules))
         return len(ruleset.rules)
+
+    async def write(self, key: str, value: float) -> ActionEvent:
+        """An operator's write of `device/point` (audited as an action event)."""
+        return await self.actions.command_write(key, value)
 
     def _sighup(self) -> None:
         try:

@@ -15,7 +15,7 @@ from drivers.bus import BusLine
 from drivers.profiles import Profile
 from edge_agent.config import GatewayConfig
 from edge_agent.pipeline.poller import DevicePoller
-from edge_agent.records import AlarmTransition
+from edge_agent.records import ActionEvent, AlarmTransition
 from edge_agent.store import Store
 
 
@@ -75,3 +75,7 @@ class RunningGateway(Protocol):
 
     def reload_rules(self) -> int:
         """Re-read the rule files (ConfigError leaves the running rules); returns how many."""
+
+    async def write(self, key: str, value: float) -> ActionEvent:
+        """An operator's write of `device/point`, made and read back by the action stage
+        and audited as an action event; EdgeAgentError when it may not be made."""

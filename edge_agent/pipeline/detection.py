@@ -15,7 +15,7 @@ import numpy as np
 
 from edge_agent.clock import now_ms
 from edge_agent.config import DeviceConfig
-from edge_agent.records import AlarmState, AlarmTransition, DevicePoll
+from edge_agent.records import ActionEvent, ActionState, AlarmState, AlarmTransition, DevicePoll
 from rules.alarms import new_alarm_id
 from rules.engine import Engine
 from rules.events import PointMeta
@@ -27,6 +27,8 @@ DEVICE_POINT = "_device"  # the `point` of a device's own alarms (profile points
 DEVICE_KIND = "device"
 OFFLINE_RULE = "offline"
 OFFLINE_LEVEL = 3  # yellow: dispatch an inspection
+ACTION_KIND = "action"  # a write the gateway decided (or was asked for) failed
+ACTION_LEVEL = 2  # orange: a safety action did not happen
 
 
 class Detection:
@@ -43,7 +45,11 @@ class Detection:
         self.engine = Engine(ruleset, self.points, mode=mode)
         self._index = {m.key: self.engine.index(m.key) for m in self.points}
         self.device_alarms: dict[str, AlarmTransition] = {}
-        rule_alarms = [t for t in stored_active if t.kind != DEVICE_KIND]
+        # Failed writes, by `device/point`: active until a write to the point succeeds.
+        self.action_alarms: dict[str, AlarmTransition] = {
+            f"{t.device}/{t.point}": t for t in stored_active if t.kind == ACTION_KIND
+        }
+        rule_alarms = [t for t in stored_active if t.kind not in (DEVICE_KIND, ACTION_KIND)]
         # Alarms whose rule or point is gone since the last run are closed, not forgotten.
         self.orphans = self.engine.restore(rule_alarms)
         for t in stored_active:
@@ -103,19 +109,42 @@ class Detection:
         return self.engine.tick(ts_ms)
 
     def active(self) -> list[AlarmTransition]:
-        return self.engine.active() + list(self.device_alarms.values())
+        return (
+            self.engine.active()
+            + list(self.device_alarms.values())
+            + list(self.action_alarms.values())
+        )
+
+    def on_action(self, event: ActionEvent) -> list[AlarmTransition]:
+        """A failed write raises an alarm of kind `action` on its point (once while it
+        lasts); a successful one clears it."""
+        current = self.action_alarms.get(event.key)
+        if event.state is ActionState.FAILED and current is None:
+            t = AlarmTransition(
+                alarm_id=new_alarm_id(event.ts_ms), ts_ms=event.ts_ms, device=event.device,
+                point=event.point, rule=event.action, kind=ACTION_KIND, level=ACTION_LEVEL,
+                state=AlarmState.RAISED, value=event.value,
+                limit=float("nan") if event.read_back is None else event.read_back, unit="",
+            )  # fmt: skip
+            self.action_alarms[event.key] = t
+            return [t]
+        if event.state is ActionState.DONE and current is not None:
+            del self.action_alarms[event.key]
+            return [replace(current, ts_ms=event.ts_ms, state=AlarmState.CLEARED)]
+        return []
 
     def devices_in_alarm(self) -> set[str]:
         return {t.device for t in self.active()}
 
     def ack(self, alarm_id: str, ts_ms: int) -> AlarmTransition | None:
-        for dev, t in self.device_alarms.items():
-            if t.alarm_id == alarm_id:
-                if t.state is AlarmState.ACKED:
-                    return None
-                acked = replace(t, ts_ms=ts_ms, state=AlarmState.ACKED)
-                self.device_alarms[dev] = acked
-                return acked
+        for own in (self.device_alarms, self.action_alarms):
+            for key, t in own.items():
+                if t.alarm_id == alarm_id:
+                    if t.state is AlarmState.ACKED:
+                        return None
+                    acked = replace(t, ts_ms=ts_ms, state=AlarmState.ACKED)
+                    own[key] = acked
+                    return acked
         return self.engine.ack(alarm_id, ts_ms)
 
     def reload(self, ruleset: RuleSet) -> list[AlarmTransition]:

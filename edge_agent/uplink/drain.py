@@ -284,6 +284,13 @@ class Uplink:
             else:
                 data = self.encoder.stored_alarm(row.seq, row.body)
             qos = 1
+        elif row.kind == "action":
+            if row.action is None:  # its decision was lost (never expected): nothing to say
+                log.error("action event without its decision seq=%d", row.seq)
+                return
+            topic = self.topics.action(row.device, row.point or "")
+            data = self.encoder.action(row.seq, row.action, row.gateway)
+            qos = 1
         else:
             topic = self.topics.telemetry(row.device)
             data = self.encoder.telemetry(row.seq, row.gateway, row.device, row.body)
