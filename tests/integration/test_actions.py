@@ -31,6 +31,7 @@ from tests.integration.agent_process import (
     gateway_toml,
     subscribe_forever,
 )
+from tests.integration.test_asyncapi import channel_patterns, validator
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -157,6 +158,12 @@ async def test_gas_alarm_starts_fan_and_siren_and_the_platform_hears_every_decis
     # Decided after the alarm was stored: the alarm's seq comes first.
     assert alarm["seq"] < fan["seq"] < siren_on["seq"] < siren_off["seq"]
     assert s.coil_writes(0) == [1]  # the fan stays on when the alarm clears
+    # Every action event validates against docs/asyncapi.yaml, on its channel.
+    regex, ref = channel_patterns(ROOT)["action"]
+    events = [(t, p) for t, p, _ in s.platform.messages if regex.match(t)]
+    assert len(events) == 3
+    for _, payload in events:
+        validator(ref).validate(payload)
     assert s.coil_writes(1) == [1, 0]
 
 
