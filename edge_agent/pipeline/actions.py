@@ -160,19 +160,25 @@ class ActionStage:
             event_id=new_alarm_id(now_ms()), ts_ms=now_ms(), device=device.name, point=point,
             action=action.id, alarm_id=t.alarm_id, value=value, state=ActionState.BLOCKED,
         )  # fmt: skip
-        why = await self._blocked(action, t, event)
+        clearing = t.state is AlarmState.CLEARED
+        why = await self._blocked(action, t, event, clearing)
         if why is not None:
             return self._record(replace(event, reason=why))
-        self._last[(action.id, event.key)] = time.monotonic()
+        if not clearing:
+            self._last[(action.id, event.key)] = time.monotonic()
         if self.setting != "auto":
             reason = '[gateway] actions = "dry-run": decided, not written'
             return self._record(replace(event, state=ActionState.DRY_RUN, reason=reason))
         return await self._write(device, event)
 
-    async def _blocked(self, action: Action, t: AlarmTransition, e: ActionEvent) -> str | None:
+    async def _blocked(
+        self, action: Action, t: AlarmTransition, e: ActionEvent, clearing: bool
+    ) -> str | None:
+        """Why the write may not be made now. `min_interval_s` and the interlocks guard
+        `set`; an `on_clear` write (a siren off) is held back only by an operator."""
         now = time.monotonic()
         last = self._last.get((action.id, e.key))
-        if last is not None and now - last < action.min_interval_s:
+        if not clearing and last is not None and now - last < action.min_interval_s:
             return f"min_interval_s {action.min_interval_s:g}: last done {now - last:.0f} s ago"
         manual = self._manual.get(e.key)
         if manual is not None and now - manual < action.manual_hold_off_s:
@@ -180,7 +186,7 @@ class ActionStage:
                 f"operator wrote {e.key} {now - manual:.0f} s ago "
                 f"(manual_hold_off_s {action.manual_hold_off_s:g})"
             )
-        for lock in action.unless:
+        for lock in () if clearing else action.unless:
             for dev, name in self._targets(action, lock, t):
                 got = await self._read(dev, name)
                 if isinstance(got, str):
