@@ -12,31 +12,21 @@ from drivers.write import refusal
 from edge_agent.config.devices import DeviceConfig
 from edge_agent.errors import Problem
 from rules.spec import Action, Interlock, RuleSet, Target
+from rules.spec.actions import point_name, select_devices
 
 Ref = Target | Interlock
-
-
-def _has_tags(d: DeviceConfig, tags: Mapping[str, str]) -> bool:
-    return all(d.tags.get(k) == v for k, v in tags.items())
 
 
 def resolve(
     action: Action, ref: Ref, alarm_device: DeviceConfig | None, devices: Sequence[DeviceConfig]
 ) -> list[tuple[DeviceConfig, str]]:
-    """(device, point name) pairs `ref` names for an alarm of `alarm_device`.
-
-    A scoped ref needs the alarm's device: without one (or when it lacks a scope tag)
-    it names nothing. Devices without the point are left out (a siren module has no
-    `fan` point); the checks make sure at least one device has it.
-    """
-    enabled = [d for d in devices if d.enabled]
-    if not ref.scoped:
-        name, _, point = ref.point.partition("/")
-        return [(d, point) for d in enabled if d.name == name]
-    if alarm_device is None or any(k not in alarm_device.tags for k in action.scope):
-        return []
-    scope = {k: alarm_device.tags[k] for k in action.scope}
-    return [(d, ref.point) for d in enabled if _has_tags(d, scope) and _has_tags(d, ref.tags)]
+    """(device, point name) pairs `ref` names for an alarm of `alarm_device`, among the
+    enabled devices (rules.spec.select_devices decides; the profiles decide whether a
+    device has the point, see the callers)."""
+    enabled = {d.name: d for d in devices if d.enabled}
+    tags = {name: dict(d.tags) for name, d in enabled.items()}
+    alarm = alarm_device.name if alarm_device is not None else None
+    return [(enabled[n], point_name(ref)) for n in select_devices(action, ref, alarm, tags)]
 
 
 def _candidates(action: Action, ref: Ref, devices: Sequence[DeviceConfig]) -> list[DeviceConfig]:
@@ -45,7 +35,11 @@ def _candidates(action: Action, ref: Ref, devices: Sequence[DeviceConfig]) -> li
     if not ref.scoped:
         name = ref.point.partition("/")[0]
         return [d for d in enabled if d.name == name]
-    return [d for d in enabled if all(k in d.tags for k in action.scope) and _has_tags(d, ref.tags)]
+    return [
+        d for d in enabled
+        if all(k in d.tags for k in action.scope)
+        and all(d.tags.get(k) == v for k, v in ref.tags.items())
+    ]  # fmt: skip
 
 
 def check_actions(
@@ -65,7 +59,7 @@ def check_actions(
                 if profile is None:
                     continue
                 try:
-                    spec = profile.point(ref.point.rpartition("/")[2])
+                    spec = profile.point(point_name(ref))
                 except KeyError:
                     continue
                 found = True

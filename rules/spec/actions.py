@@ -15,6 +15,7 @@ loader checks that (`edge-agent config check`, `rules check -c`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import Field, model_validator
@@ -120,3 +121,28 @@ class Action(SpecModel):
 
     def runs_in(self, mode: str) -> bool:
         return self.enabled and (self.modes is None or mode in self.modes)
+
+
+def select_devices(
+    action: Action,
+    ref: Target | Interlock,
+    alarm_device: str | None,
+    device_tags: Mapping[str, Mapping[str, str]],
+) -> list[str]:
+    """The devices (of `device_tags`: name -> tags) a target or interlock names for an
+    alarm of `alarm_device`: the one of `device/point`, or every device sharing the
+    action's `scope` tags with the alarm's device and carrying the ref's own `tags`.
+    Whether each has the point is the caller's to check (it knows the profiles)."""
+    if not ref.scoped:
+        name = ref.point.partition("/")[0]
+        return [name] if name in device_tags else []
+    own = device_tags.get(alarm_device or "")
+    if own is None or any(k not in own for k in action.scope):
+        return []
+    want = {**{k: own[k] for k in action.scope}, **ref.tags}
+    return [d for d, tags in device_tags.items() if all(tags.get(k) == v for k, v in want.items())]
+
+
+def point_name(ref: Target | Interlock) -> str:
+    """The point's name within its device."""
+    return ref.point.rpartition("/")[2]
