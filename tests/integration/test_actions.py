@@ -10,6 +10,8 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,12 +267,32 @@ async def test_write_command_allowed_signed_and_in_range_only(
     assert (refused["state"], refused["value"]) == ("blocked", 5)
 
 
-async def test_write_command_not_allowed_by_default(tmp_path: Path, broker: Broker) -> None:
+async def test_write_command_not_allowed_by_default_and_the_cli_writes_through_the_daemon(
+    tmp_path: Path, broker: Broker
+) -> None:
     async with site(tmp_path, broker) as s, s.agent() as agent:
         await s.platform.wait_for(lambda: s.platform.of("status"), 30)
         reply = await s.command("write", {"id": "w1", "args": {"point": "io-7/relay3",
                                                                "value": 1}})  # fmt: skip
+        assert s.io.writes == []
+        done = await cli(s.config, "write", "io-7/relay4", "1", "--json")
+        refused = await cli(s.config, "write", "io-7/input1", "1")
+        await s.platform.wait_for(lambda: s.actions("relay4") and s.actions("input1"), 30)
         assert await agent.stop() == 0, agent.log_text()
     assert reply["ok"] is False
     assert reply["error"].startswith("command 'write' is not allowed here")
-    assert s.io.writes == []
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["read_back"] == 1
+    assert refused.returncode == 1
+    assert "point input1 is not writable" in refused.stderr
+    assert s.io.writes == [("coil", 3, (1,))]
+    assert [e["state"] for e in s.actions("relay4") + s.actions("input1")] == ["done", "blocked"]
+
+
+async def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`edge-agent ...` as a user runs it, in a thread: the simulator shares this loop."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "edge_agent", *args, "-c", str(config)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
