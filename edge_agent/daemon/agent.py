@@ -244,7 +244,7 @@ class Agent:
         modes = {"normal", gw.mode, *(w.mode for w in gw.mode_schedule)}
         for rule in self.detection.ruleset.rules:
             modes.update(rule.modes or ())
-        return modes
+        return modes | self.detection.ruleset.modes  # the actions' modes too
 
     def set_mode(self, mode: str) -> None:
         self._mode_pinned = True

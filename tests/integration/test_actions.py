@@ -240,7 +240,8 @@ async def test_write_command_allowed_signed_and_in_range_only(
 ) -> None:
     signed = '[mqtt.commands]\nallow = ["ping", "write"]\nhmac_key_file = "commands.key"\n'
     async with site(tmp_path, broker, mqtt=signed) as s, s.agent() as agent:
-        await s.platform.wait_for(lambda: s.platform.of("status"), 30)
+        # Telemetry is drained only after the command subscription is in place.
+        await s.platform.wait_for(lambda: s.platform.of("telemetry/gas-7"), 30)
         unsigned = await s.command("write", {"id": "w1", "args": {"point": "io-7/relay3",
                                                                    "value": 1}})  # fmt: skip
         args = {"point": "io-7/relay3", "value": 1}
@@ -271,7 +272,8 @@ async def test_write_command_not_allowed_by_default_and_the_cli_writes_through_t
     tmp_path: Path, broker: Broker
 ) -> None:
     async with site(tmp_path, broker) as s, s.agent() as agent:
-        await s.platform.wait_for(lambda: s.platform.of("status"), 30)
+        # Telemetry is drained only after the command subscription is in place.
+        await s.platform.wait_for(lambda: s.platform.of("telemetry/gas-7"), 30)
         reply = await s.command("write", {"id": "w1", "args": {"point": "io-7/relay3",
                                                                "value": 1}})  # fmt: skip
         assert s.io.writes == []
