@@ -153,7 +153,8 @@ class Services:
                    "overruns": p.ticker.overruns, "last_good_ts": p.status.last_good_ts_ms}
             for name, p in gw.pollers.items()
         }  # fmt: skip
-        return {"buses": buses, "devices": devices, "mode": gw.mode}
+        actions = {"setting": gw.actions.setting, **gw.actions.counters}
+        return {"buses": buses, "devices": devices, "mode": gw.mode, "actions": actions}
 
     async def alarms(self, args: AlarmsArgs) -> Json:
         return {

@@ -14,6 +14,7 @@ from typing import Protocol
 from drivers.bus import BusLine
 from drivers.profiles import Profile
 from edge_agent.config import GatewayConfig
+from edge_agent.pipeline.actions import ActionStage
 from edge_agent.pipeline.poller import DevicePoller
 from edge_agent.records import ActionEvent, AlarmTransition
 from edge_agent.store import Store
@@ -50,6 +51,10 @@ class RunningGateway(Protocol):
 
     @property
     def pollers(self) -> Mapping[str, DevicePoller]: ...
+
+    @property
+    def actions(self) -> ActionStage:
+        """The action stage: its setting and counters (writes go through `write`)."""
 
     @property
     def store(self) -> Store: ...
