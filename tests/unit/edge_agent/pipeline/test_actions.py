@@ -136,3 +136,12 @@ def test_an_operator_write_the_point_refuses_is_recorded_and_refused(tmp_path: P
     [e] = s.store.recent_actions(5)
     assert (e.action, e.state, e.alarm_id) == ("command", ActionState.BLOCKED, None)
     assert e.value == 3
+
+
+def test_an_operator_write_holds_the_action_off_the_point(tmp_path: Path) -> None:
+    s = stage(tmp_path, "auto")
+    operator = asyncio.run(s.command_write("io-7/relay1", 0))  # no bus here: it fails
+    [e] = asyncio.run(s.handle(alarm(AlarmState.RAISED)))
+    assert operator.state is ActionState.FAILED
+    assert (e.state, (e.reason or "")[:23]) == (ActionState.BLOCKED, "operator wrote io-7/rel")
+    assert "manual_hold_off_s 600" in (e.reason or "")
