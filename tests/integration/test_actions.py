@@ -298,3 +298,16 @@ async def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "edge_agent", *args, "-c", str(config)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
+
+
+async def test_write_command_unsigned_where_commands_are_not_signed(
+    tmp_path: Path, broker: Broker
+) -> None:
+    allowed = '[mqtt.commands]\nallow = ["ping", "write"]\n'
+    async with site(tmp_path, broker, mqtt=allowed) as s, s.agent() as agent:
+        await s.platform.wait_for(lambda: s.platform.of("telemetry/gas-7"), 30)
+        reply = await s.command("write", {"id": "w1", "args": {"point": "io-7/relay3",
+                                                               "value": 1}})  # fmt: skip
+        assert await agent.stop() == 0, agent.log_text()
+    assert (reply["ok"], reply["result"]["read_back"]) == (True, 1)
+    assert s.coil_writes(2) == [1]
