@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Protocol, Self
@@ -76,3 +77,9 @@ class Bus(Protocol):
     ) -> None: ...
 
     async def read(self, unit: int, table: Table, address: int, count: int) -> list[int]: ...
+
+
+class WritableBus(Bus, Protocol):
+    """A bus that can also write: registers (0..65535) to `holding`, 0/1 to `coil`."""
+
+    async def write(self, unit: int, table: Table, address: int, values: Sequence[int]) -> None: ...

@@ -18,7 +18,7 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -153,8 +153,22 @@ class BusLine:
         finally:
             self._queue.release()
 
-    async def read(self, unit: int, table: Table, address: int, count: int) -> list[int]:
-        return await self._transact(lambda: self.inner.read(unit, table, address, count))
+    async def read(
+        self, unit: int, table: Table, address: int, count: int, *, priority: int = POLL
+    ) -> list[int]:
+        return await self._transact(
+            lambda: self.inner.read(unit, table, address, count), priority=priority
+        )
+
+    async def exchange(
+        self, steps: Callable[[Exchange], Awaitable[T]], *, priority: int = URGENT
+    ) -> T:
+        """Several requests in one turn on the line (a write and its read-back, the read,
+        modify and write of one bit), with the quiet time kept between their frames.
+
+        `URGENT` by default: a write goes ahead of the polls waiting for the line.
+        """
+        return await self._transact(lambda: steps(Exchange(self)), priority=priority)
 
     async def read_within(
         self, unit: int, table: Table, address: int, count: int, timeout_s: float
@@ -203,6 +217,32 @@ class BusLine:
         if ident is None:
             raise DeviceException(1, f"bus {self.name}: no device identification on this bus")
         return await self._transact(lambda: ident(unit, read_code, object_id), counted=False)
+
+
+class Exchange:
+    """The requests of one turn (`BusLine.exchange`): reads and writes on the held line."""
+
+    def __init__(self, line: BusLine) -> None:
+        self._line = line
+        self._sent = 0
+
+    async def _gap(self) -> None:
+        if self._sent and self._line.inter_frame_delay_s:
+            await asyncio.sleep(self._line.inter_frame_delay_s)
+        self._sent += 1
+
+    async def read(self, unit: int, table: Table, address: int, count: int) -> list[int]:
+        await self._gap()
+        return await self._line.inner.read(unit, table, address, count)
+
+    async def write(self, unit: int, table: Table, address: int, values: Sequence[int]) -> None:
+        writer: Callable[[int, Table, int, Sequence[int]], Awaitable[None]] | None = getattr(
+            self._line.inner, "write", None
+        )
+        if writer is None:
+            raise DeviceException(1, f"bus {self._line.name}: this bus cannot write")
+        await self._gap()
+        await writer(unit, table, address, values)
 
 
 def open_bus(cfg: BusConfig) -> BusLine:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -222,6 +222,28 @@ class ModbusBus:
         if len(values) != count:
             raise FrameError(f"{at}: answer has {len(values)} values, expected {count}")
         return values
+
+    async def write(self, unit: int, table: Table, address: int, values: Sequence[int]) -> None:
+        """Write registers (FC6 one, FC16 several) or coils (FC5 one, FC15 several).
+
+        Writing an absolute value is idempotent, so timeouts and bad frames are retried
+        like reads. A table that cannot be written raises DeviceException(1).
+        """
+        at = f"bus {self.name} unit {unit} write {table} {address}+{len(values)}"
+        if not values:
+            raise ValueError(f"{at}: nothing to write")
+        payload: Any
+        if table == "coil":
+            bits = [bool(v) for v in values]
+            name, payload = ("write_coil", bits[0]) if len(bits) == 1 else ("write_coils", bits)
+        elif table == "holding":
+            words = [v & 0xFFFF for v in values]
+            name, payload = (
+                ("write_register", words[0]) if len(words) == 1 else ("write_registers", words)
+            )
+        else:
+            raise DeviceException(1, f"{at}: {table} is read-only in Modbus")
+        await self._with_retries(at, lambda c: getattr(c, name)(address, payload, device_id=unit))
 
     async def read_identification(
         self, unit: int, read_code: int = 1, object_id: int = 0

@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Literal
 
 from drivers.base import Quality
 from rules.events import AlarmState, AlarmTransition
 
-__all__ = ["AlarmState", "AlarmTransition", "DevicePoll", "Json", "Quality", "Reading", "finite"]
+__all__ = [
+    "ActionEvent",
+    "ActionState",
+    "AlarmState",
+    "AlarmTransition",
+    "DevicePoll",
+    "Json",
+    "Quality",
+    "Reading",
+    "finite",
+]
 
 # A JSON object as the parts hand it around: payloads, replies, status documents.
 Json = dict[str, Any]
@@ -65,3 +76,40 @@ class DevicePoll:
     reason: str | None = None
     # "offline" when this poll made the device count as offline, "online" when it is back.
     link: Literal["offline", "online"] | None = None
+
+
+class ActionState(StrEnum):
+    """What became of one decided write. `pending` is the gateway's own note that a
+    write is under way (kept in the store, never published): after a crash it is
+    settled by reading the point back."""
+
+    DONE = "done"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    DRY_RUN = "dry-run"
+    PENDING = "pending"
+
+
+# The `action` of a write an operator asked for (`write` command, `edge-agent write`).
+COMMAND_ACTION = "command"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionEvent:
+    """One decision about one write: an action of a rule file (or an operator's
+    command) on one target point, for one alarm (`alarm_id`, None for a command)."""
+
+    event_id: str
+    ts_ms: int
+    device: str
+    point: str
+    action: str
+    alarm_id: str | None
+    value: float
+    state: ActionState
+    reason: str | None = None
+    read_back: float | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.device}/{self.point}"

@@ -3,12 +3,15 @@
 A `SimulatedDevice` computes its registers through `encode_point` each time a request
 arrives, so every answer carries the value of that moment. Fault switches make it behave
 like field hardware does: `silent` (never answers), `exception_code` (answers every read
-with that Modbus exception), `delay_s` (answers late), and `frame_fault` ("bad-crc" or
-"short": the answer leaves the server damaged). `fieldsim.modbus_server` serves it.
+with that Modbus exception), `delay_s` (answers late), `frame_fault` ("bad-crc" or
+"short": the answer leaves the server damaged) and `ignore_writes` (acknowledges a write
+and keeps its value). A write pins the registers it sets over the signals.
+`fieldsim.modbus_server` serves it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -55,6 +58,15 @@ class SimulatedDevice:
         self.exception_code: int | None = None
         self.delay_s = 0.0
         self.frame_fault: FrameFault | None = None
+        # Acknowledges writes but keeps its values (a drive in local/hand mode, a relay
+        # module with a stuck contact): the write's read-back must catch it.
+        self.ignore_writes = False
+        # The first read after a write waits this long (a gateway killed while it
+        # waits for the read-back of its write: tests of crash recovery).
+        self.stall_after_write_s = 0.0
+        self._stall_s = 0.0
+        self.written = asyncio.Event()  # set on the first accepted write
+        self.writes: list[tuple[Table, int, tuple[int, ...]]] = []  # accepted, in order
         self.requests = 0  # requests that reached this unit, answered or not
         self._memory: dict[Table, dict[int, int]] = {t: {} for t in TABLES}
         self._mapped: dict[Table, set[int]] = {t: set() for t in TABLES}
@@ -104,6 +116,11 @@ class SimulatedDevice:
         for (table, address), w in self._raw.items():
             self._memory[table][address] = w
 
+    def take_stall(self) -> float:
+        """Seconds the next read must wait (once after a write), then none."""
+        stall, self._stall_s = self._stall_s, 0.0
+        return stall
+
     def answer(self, table: Table, address: int, count: int) -> list[int] | ExcCodes:
         """What the device sends for a read: values now, or an exception code."""
         if self.exception_code is not None:
@@ -121,6 +138,11 @@ class SimulatedDevice:
     def write(self, table: Table, address: int, values: Sequence[int]) -> ExcCodes | None:
         if self.exception_code is not None:
             return ExcCodes(self.exception_code)
+        self.writes.append((table, address, tuple(int(v) for v in values)))
+        self._stall_s = self.stall_after_write_s
+        self.written.set()
+        if self.ignore_writes:
+            return None
         for i, v in enumerate(values):
             self._raw[(table, address + i)] = int(v) & 0xFFFF
         return None

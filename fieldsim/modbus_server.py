@@ -72,8 +72,9 @@ class _SimContext(ModbusServerContext):
         self, device_id: int, func_code: int, address: int, count: int = 1
     ) -> list[int] | list[bool] | ExcCodes:
         dev = self._device(device_id)
-        if dev.delay_s:
-            await asyncio.sleep(dev.delay_s)
+        delay_s = dev.delay_s + dev.take_stall()
+        if delay_s:
+            await asyncio.sleep(delay_s)
         table = _FC_TABLE.get(func_code)
         if table is None:
             return ExcCodes.ILLEGAL_FUNCTION

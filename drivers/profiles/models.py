@@ -133,6 +133,10 @@ class PointSpec(_Model):
     valid_if: ValidIf | None = None
     # Line profiles: the regex group name, or the 0-based index of the split field.
     field: str | None = None
+    # An actuator or set point the gateway may write (coil: FC5/FC15, holding: FC6/FC16),
+    # and the values a write may carry (after scale and offset, as read); others are refused.
+    writable: bool = False
+    write_range: tuple[float, float] | None = None
     description: str = ""
 
     @property
@@ -164,6 +168,25 @@ class PointSpec(_Model):
             raise ValueError("scale must not be 0")
         if self.range is not None and not self.range[0] < self.range[1]:
             raise ValueError(f"range must be [low, high] with low < high (got {list(self.range)})")
+        return self._write_fits()
+
+    def _write_fits(self) -> PointSpec:
+        if self.write_range is not None:
+            if not self.writable:
+                raise ValueError("write_range is for writable points (writable = true)")
+            if not self.write_range[0] <= self.write_range[1]:
+                raise ValueError(
+                    f"write_range must be [low, high] with low <= high "
+                    f"(got {list(self.write_range)})"
+                )
+        if self.writable:
+            if self.table not in ("coil", "holding"):
+                raise ValueError(
+                    f"{self.table} points cannot be written: Modbus writes coils and "
+                    "holding registers only"
+                )
+            if self.decimals_from is not None:
+                raise ValueError("a writable point cannot take its decimals from another point")
         return self
 
 
@@ -269,6 +292,8 @@ class Profile(_Model):
                 )
             if p.decimals_from is not None or p.valid_if is not None or p.bit is not None:
                 raise ValueError(f"points[{i}]: decimals_from, valid_if and bit are for Modbus")
+            if p.writable:
+                raise ValueError(f"points[{i}].writable: an ASCII line sensor cannot be written")
         return self
 
     def point(self, name: str) -> PointSpec:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.cli.options import load_gateway_config
-from edge_agent.control.client import call
+from edge_agent.control.client import NoAgentError, call
 from edge_agent.control.paths import client_socket_paths
 from edge_agent.control.protocol import Params
 from edge_agent.errors import EdgeAgentError
@@ -29,3 +29,11 @@ def expect_dict(result: Any, method: str) -> dict[str, Any]:
     if not isinstance(result, dict):
         raise EdgeAgentError(f"the agent's {method!r} reply is not an object: {str(result)[:100]}")
     return result
+
+
+def through_agent(err: NoAgentError, command: str) -> NoAgentError:
+    """Why `command` needs the running agent, added to its absence."""
+    return NoAgentError(
+        f"{err}; `{command}` goes through the running agent so it never collides with its "
+        "polling and is audited as an action event: start it (systemctl start edge-agent)"
+    )

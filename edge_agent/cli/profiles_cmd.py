@@ -146,6 +146,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                 pt.scale,
                 pt.offset,
                 pt.range,
+                _writable(pt.writable, pt.write_range),
             )
             for pt in prof.points
         ],
@@ -160,9 +161,17 @@ def cmd_show(args: argparse.Namespace) -> int:
             "scale",
             "offset",
             "range",
+            "write",
         ),
     )
     return 0
+
+
+def _writable(writable: bool, write_range: tuple[float, float] | None) -> str:
+    """The `write` column: empty for a read-only point, else what a write may carry."""
+    if not writable:
+        return ""
+    return "any" if write_range is None else f"{write_range[0]:g}..{write_range[1]:g}"
 
 
 def cmd_check(args: argparse.Namespace) -> int:

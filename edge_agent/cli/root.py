@@ -22,6 +22,7 @@ from edge_agent.cli import (
     run_cmd,
     status_cmd,
     tail_cmd,
+    write_cmd,
 )
 from edge_agent.cli.options import Parser
 from edge_agent.errors import EdgeAgentError
@@ -38,6 +39,7 @@ COMMANDS = (
     status_cmd,
     tail_cmd,
     read_cmd,
+    write_cmd,
     buffer_cmd,
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_backtest(args: argparse.Namespace) -> int:
     # The backtest brings numpy and the numba kernels, its plot matplotlib: only it needs them.
     from rules.backtest import format_summary, is_database, readings_from_columns, run_backtest
+    from rules.backtest.actions import format_actions
     from rules.backtest.plot import plot_backtest
 
     base_dir = Path.cwd()
@@ -150,6 +152,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                        "time_in_alarm_s": r.time_in_alarm_s, "first_ts": r.first_ts,
                        "last_ts": r.last_ts, "points": sorted(r.points)}
                       for r in result.summary],
+            "actions": [asdict(a) for a in result.actions],
         })  # fmt: skip
         return 0
     sys.stdout.write(
@@ -158,6 +161,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         + f": {len(result.transitions)} alarm transitions\n\n"
     )
     sys.stdout.write(format_summary(result.summary) + "\n")
+    if result.actions:
+        sys.stdout.write("\n" + format_actions(result.actions) + "\n")
     if args.out is not None:
         sys.stdout.write(f"\nalarm transitions written to {args.out}\n")
     if args.plot is not None:

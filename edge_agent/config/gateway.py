@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, PrivateAttr
 
@@ -34,6 +34,9 @@ class GatewaySection(ConfigModel):
     report: ReportMode = "every-poll"
     report_interval_s: ReportInterval = 0.0
     deadband: Deadband = Field(default_factory=dict)
+    # The rule files' [[actions]]: "dry-run" decides and publishes but writes nothing,
+    # "auto" writes, "off" neither decides nor publishes.
+    actions: Literal["dry-run", "auto", "off"] = "dry-run"
 
 
 class GatewayConfig(ConfigModel):

@@ -28,7 +28,7 @@ class TlsConfig(ConfigModel):
         return self
 
 
-CommandName = Literal["ping", "ack", "reload", "mode", "read", "diag"]
+CommandName = Literal["ping", "ack", "reload", "mode", "read", "diag", "write"]
 
 
 class CommandsConfig(ConfigModel):

@@ -19,6 +19,7 @@ from drivers.bus import BusLine, open_bus
 from drivers.profiles import Profile
 from edge_agent.clock import Clock, now_ms
 from edge_agent.config import GatewayConfig, load_config, secret_warnings
+from edge_agent.config.actions import check_actions
 from edge_agent.control.paths import control_socket_path
 from edge_agent.control.server import ControlServer
 from edge_agent.daemon.loading import load_everything, load_ruleset, open_store, point_metas
@@ -26,13 +27,14 @@ from edge_agent.errors import ConfigError
 from edge_agent.ops.metrics import prometheus_text
 from edge_agent.ops.services import Services
 from edge_agent.ops.status import summary_line
+from edge_agent.pipeline.actions import ActionStage
 from edge_agent.pipeline.commit import Commit
 from edge_agent.pipeline.detection import Detection
 from edge_agent.pipeline.modes import scheduled_mode
 from edge_agent.pipeline.poller import DevicePoller
 from edge_agent.pipeline.report import Reporter, report_policies
 from edge_agent.pipeline.upkeep import keep_store
-from edge_agent.records import AlarmState, AlarmTransition, DevicePoll
+from edge_agent.records import ActionEvent, AlarmState, AlarmTransition, DevicePoll
 from edge_agent.system.prometheus import keep_textfile, serve_http
 from edge_agent.system.sdnotify import Notifier, run_watchdog
 from edge_agent.uplink.commands import CommandRouter
@@ -80,6 +82,9 @@ class Agent:
         self.commit = Commit(
             self.store, self.cfg.gateway.id, self.detection.active(), self.reporter
         )
+        self.actions = ActionStage(
+            self.cfg, self.profiles, self.ruleset, self.store, self.commit, self.detection
+        )
         self._steps: list[AlarmTransition] = []  # clock.stepped events for the next tick
         self.clock.on_step += [
             self.detection.clock_stepped, self.commit.clock_stepped, self._clock_stepped,
@@ -106,6 +111,7 @@ class Agent:
         self.commit.alarm_listeners += [tail.publish_alarm, self._poll_faster]
         if self.on_alarm is not None:
             self.commit.alarm_listeners.append(self.on_alarm)
+        self.commit.alarm_listeners.append(self.actions.on_alarm)  # decided after commit
         self.commit.poll_listeners += [self._publish_readings, lambda _: self.uplink.wake()]
         startup = list(self.detection.orphans)
         if self.store.recovery is not None:
@@ -138,6 +144,7 @@ class Agent:
             self.clock.on_step += [p.clock_stepped for p in self.pollers.values()]
             for t in self.detection.active():
                 self._poll_faster(t)
+            self.actions.buses = self.buses
             sock = control_socket_path(self.cfg)
             await stack.enter_async_context(
                 ControlServer(sock, self.services.methods(), self.services.streams())
@@ -161,6 +168,7 @@ class Agent:
                             )
                         ),
                         tg.create_task(run_watchdog(notifier)),
+                        tg.create_task(self.actions.run()),
                     ]
                     metrics = self.cfg.metrics
                     if metrics.textfile is not None:
@@ -210,6 +218,7 @@ class Agent:
             steps, self._steps = self._steps, []
             self.commit.alarms(steps + self.detection.tick())  # also retries held alarms
             self.commit.tick(now_ms())  # telemetry batches whose interval has passed
+            self.actions.flush()  # action events a full disk held
             if n % STATUS_EVERY_TICKS == 0 and self.notifier.enabled:
                 self.notifier.status(summary_line(await self.services.status()))
             if not self._mode_pinned:
@@ -265,7 +274,7 @@ class Agent:
         modes = {"normal", gw.mode, *(w.mode for w in gw.mode_schedule)}
         for rule in self.detection.ruleset.rules:
             modes.update(rule.modes or ())
-        return modes
+        return modes | self.detection.ruleset.modes  # the actions' modes too
 
     def set_mode(self, mode: str) -> None:
         self._mode_pinned = True
@@ -276,10 +285,17 @@ class Agent:
         """Re-read the rule files; on any problem the running rules stay (ConfigError)."""
         cfg = load_config(self.config_path) if self.config_path.exists() else self.cfg
         ruleset = load_ruleset(cfg)
+        problems = check_actions(ruleset, self.cfg.devices, self.profiles)
+        if problems:
+            raise ConfigError(problems)
         self.commit.alarms(self.detection.reload(ruleset))
-        self.ruleset = ruleset
+        self.ruleset = self.actions.ruleset = ruleset
         log.info("rules reloaded rules=%d", len(ruleset.rules))
         return len(ruleset.rules)
+
+    async def write(self, key: str, value: float) -> ActionEvent:
+        """An operator's write of `device/point` (audited as an action event)."""
+        return await self.actions.command_write(key, value)
 
     def _sighup(self) -> None:
         try:

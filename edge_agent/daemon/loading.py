@@ -9,6 +9,7 @@ from pathlib import Path
 from drivers.errors import ProfileError
 from drivers.profiles import Profile, load_profiles
 from edge_agent.config import GatewayConfig, load_config
+from edge_agent.config.actions import check_actions
 from edge_agent.errors import ConfigError, Problem
 from edge_agent.store import Store
 from edge_agent.uplink.payloads import STORED_READINGS
@@ -26,7 +27,11 @@ def load_everything(path: Path) -> tuple[GatewayConfig, dict[str, Profile], Rule
         profiles = load_profiles([cfg.resolve(p) for p in cfg.gateway.profiles])
     except ProfileError as err:
         raise ConfigError([Problem(f, loc, m) for f, loc, m in err.problems]) from err
-    return cfg, profiles, load_ruleset(cfg)
+    ruleset = load_ruleset(cfg)
+    problems = check_actions(ruleset, cfg.devices, profiles)
+    if problems:
+        raise ConfigError(problems)
+    return cfg, profiles, ruleset
 
 
 def load_ruleset(cfg: GatewayConfig) -> RuleSet:

@@ -1,6 +1,7 @@
-"""The demo's simulated field: four devices and the signals they follow (a water main
-that bursts, a manhole whose methane climbs, a culvert that fills), and the gateway
-config and rule overrides the agent runs with."""
+"""The demo's simulated field: four sensors and the signals they follow (a water main
+that bursts, a manhole whose methane climbs, a culvert that fills), the manhole's relay
+module (its fan and siren), and the gateway config, rule overrides and actions the agent
+runs with."""
 
 from __future__ import annotations
 
@@ -40,14 +41,24 @@ def scenario(rng: random.Random) -> dict[str, Callable[[float], float]]:
     def level(t: float) -> float:  # m above invert: a storm fills the culvert, then it drains
         return _ramp(t, 10, 75, 0.35, 2.45) - _ramp(t, 95, 125, 0.0, 2.05) + rng.gauss(0, 0.003)
 
-    return {"pt-101": pressure, "pt-102": pressure_far, "gd-201": methane, "lv-301": level}
+    def fan_fault(_t: float) -> float:  # the fan's fault contact stays open: no interlock
+        return 0.0
+
+    return {"pt-101": pressure, "pt-102": pressure_far, "gd-201": methane, "lv-301": level,
+            "io-201": fan_fault}  # fmt: skip
 
 
 DEVICES = (
     # name, unit, profile, point, tags
     ("pt-101", 1, "generic-pressure-float32", "pressure", {"zone": "dma-3", "asset": "DN300"}),
     ("pt-102", 4, "generic-pressure-float32", "pressure", {"zone": "dma-3", "asset": "DN300"}),
-    ("gd-201", 2, "generic-gas-lel-int16", "methane", {"zone": "dma-3", "kind": "manhole"}),
+    (
+        "gd-201",
+        2,
+        "generic-gas-lel-int16",
+        "methane",
+        {"zone": "dma-3", "kind": "manhole", "manhole": "mh-201"},
+    ),
     (
         "lv-301",
         3,
@@ -55,6 +66,9 @@ DEVICES = (
         "level",
         {"zone": "dma-3", "kind": "culvert", "rim_depth_m": "2.6", "pipe_crown_m": "1.0"},
     ),
+    # The manhole's relay module: relay 1 runs the ventilation fan, relay 2 the siren,
+    # input 1 is the fan's fault contact.
+    ("io-201", 5, "waveshare-modbus-relay-d", "input1", {"manhole": "mh-201"}),
 )
 
 
@@ -77,7 +91,8 @@ def demo_config(
         'id = "gw-demo"',
         'site = "demo-city"',
         f'data_dir = "{data_dir}"',
-        'rules = ["gas", "water", "drainage", "demo-overrides.toml"]',
+        'rules = ["gas", "water", "drainage", "demo-overrides.toml", "demo-actions.toml"]',
+        'actions = "auto"  # write to the (simulated) devices; the default is "dry-run"',
         f'report = "{report}"',
         f"report_interval_s = {report_interval_s}",
         f"deadband = {{ {bands} }}",
@@ -155,4 +170,20 @@ rule = "gas.methane_lel.eta"
 points = ["gd-201/methane"]
 window_s = 30
 off_delay_s = 5
+"""
+
+
+# A gas alarm in a manhole starts its ventilation fan and sounds its siren; the siren
+# stops when the alarm clears, the fan keeps running (a crew switches it off).
+DEMO_ACTIONS = """\
+## The demo's action: fan and siren at the first warning (5 %LEL, within the demo's
+## first minute); the siren stops when the alarm clears.
+[[actions]]
+id = "gas.manhole.ventilate"
+on = { rule = "gas.methane_lel.high", level_at_most = 4 }
+scope = ["manhole"]
+set = [ { point = "relay1", value = 1 }, { point = "relay2", value = 1 } ]
+on_clear = [ { point = "relay2", value = 0 } ]
+unless = [ { point = "input1", above = 0.5 } ]
+min_interval_s = 60
 """

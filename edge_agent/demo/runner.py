@@ -1,7 +1,8 @@
 """`edge-agent demo`: the agent on simulated field devices, end to end, on loopback.
 
-Four simulated Modbus TCP devices (two pressure transmitters on a water main that
-bursts, a manhole whose methane climbs, a culvert whose level rises), the agent
+Five simulated Modbus TCP devices (two pressure transmitters on a water main that
+bursts, a manhole whose methane climbs and its relay module with the fan and siren the
+gas alarm starts, a culvert whose level rises), the agent
 with the packaged rule packs on a temporary data dir, and a subscriber printing what a central
 platform receives. The broker is `--mqtt HOST:PORT` or a private mosquitto.
 """
@@ -22,9 +23,10 @@ from edge_agent.config import GatewayConfig
 from edge_agent.daemon.agent import Agent
 from edge_agent.daemon.loading import load_everything
 from edge_agent.demo.broker import free_port, private_mosquitto
-from edge_agent.demo.field import DEMO_OVERRIDES, DEVICES, demo_config, scenario
+from edge_agent.demo.field import DEMO_ACTIONS, DEMO_OVERRIDES, DEVICES, demo_config, scenario
 from edge_agent.errors import EdgeAgentError
 from edge_agent.records import AlarmState, AlarmTransition
+from edge_agent.uplink.client import watch
 from edge_agent.uplink.watching import topic_filter, watch_alarms
 from fieldsim.modbus_device import SimulatedDevice
 from fieldsim.modbus_server import serve_tcp
@@ -46,6 +48,7 @@ class Tally:
     transitions: list[AlarmTransition] = field(default_factory=list)
     received: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)  # states of the action events received
 
     def clock(self) -> str:
         return f"[{time.monotonic() - self.t0:6.1f} s]"
@@ -86,6 +89,20 @@ async def platform(tally: Tally, cfg: GatewayConfig, host: str, port: int) -> No
         )
 
 
+async def platform_actions(tally: Tally, host: str, port: int, root: str) -> None:
+    """The action events the platform receives: what the gateway did about its alarms."""
+    async for topic, payload in watch(host, port, f"{root}/action/#"):
+        tally.actions.append(str(payload.get("state")))
+        reason = payload.get("reason")
+        print(
+            f"{tally.clock()} platform {topic.removeprefix(root + '/')} seq={payload.get('seq')} "
+            f"action={payload.get('action')} value={payload.get('value')} "
+            f"state={payload.get('state')} read_back={payload.get('read_back')}"
+            + (f" reason={reason}" if reason else ""),
+            flush=True,
+        )
+
+
 def summary(tally: Tally, agent: Agent, broker: tuple[str, int] | None) -> None:
     raised = sum(t.state is AlarmState.RAISED for t in tally.transitions)
     cleared = sum(t.state is AlarmState.CLEARED for t in tally.transitions)
@@ -97,6 +114,9 @@ def summary(tally: Tally, agent: Agent, broker: tuple[str, int] | None) -> None:
         print(
             f"received by the platform: {tally.received} alarm events via {broker[0]}:{broker[1]}"
         )
+    if tally.actions:
+        done = tally.actions.count("done")
+        print(f"action events received by the platform: {len(tally.actions)} ({done} done)")
     if lat:
         print(
             f"reading → platform latency: median {lat[len(lat) // 2]:.0f} ms, "
@@ -131,6 +151,7 @@ async def run_demo(
                     demo_config(work / "data", modbus_port, mqtt, api, report, report_interval_s)
                 )
                 (work / "demo-overrides.toml").write_text(DEMO_OVERRIDES)
+                (work / "demo-actions.toml").write_text(DEMO_ACTIONS)
                 cfg, profs, ruleset = load_everything(work / "gateway.toml")
                 tally = Tally()
                 agent = Agent(
@@ -150,13 +171,17 @@ async def run_demo(
                 )
                 async with asyncio.TaskGroup() as tg:
                     run = tg.create_task(agent.run())
-                    watcher = tg.create_task(platform(tally, cfg, *target)) if target else None
+                    watchers = [tg.create_task(platform(tally, cfg, *target))] if target else []
+                    if target and cfg.mqtt.api == "edge-agent":  # action events on their topics
+                        watchers.append(
+                            tg.create_task(platform_actions(tally, *target, cfg.root_topic))
+                        )
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(asyncio.shield(run), timeout=duration_s)
                     agent.stop()
                     await run
                     await asyncio.sleep(0.5)  # let the platform print the last events
-                    if watcher is not None:
+                    for watcher in watchers:
                         watcher.cancel()
                 summary(tally, agent, target)
     return 0

@@ -43,6 +43,14 @@ class PointArgs(Args):
     point: PointKey
 
 
+class WriteArgs(Args):
+    """`write`: one writable configured point and the value for it (as read: after scale
+    and offset)."""
+
+    point: PointKey
+    value: Annotated[float, Field(allow_inf_nan=False)]
+
+
 class AlarmsArgs(Args):
     recent: Annotated[int, Field(ge=0, le=10_000)] = 20
 

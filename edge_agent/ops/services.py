@@ -15,6 +15,7 @@ from edge_agent.clock import now_ms
 from edge_agent.errors import ConfigError
 from edge_agent.ops import read as read_op
 from edge_agent.ops import scan as scan_op
+from edge_agent.ops import write as write_op
 from edge_agent.ops.args import (
     AckArgs,
     AlarmsArgs,
@@ -24,6 +25,7 @@ from edge_agent.ops.args import (
     PointArgs,
     ReadArgs,
     ScanArgs,
+    WriteArgs,
     parse,
 )
 from edge_agent.ops.errors import OpError
@@ -63,6 +65,7 @@ class Services:
             "status": self._typed(NoArgs, self.status, strict=False),
             "alarms": self._typed(AlarmsArgs, self.alarms),
             "read": self._typed(ReadArgs, self.read),
+            "write": self._typed(WriteArgs, self.write),
         }
 
     def streams(self) -> dict[str, StreamMethod]:
@@ -80,6 +83,7 @@ class Services:
             "mode": (self.mode, ModeArgs),
             "read": (self.read_point, PointArgs),
             "diag": (self.status, NoArgs),
+            "write": (self.write, WriteArgs),
         }
 
     @staticmethod
@@ -153,9 +157,11 @@ class Services:
                    "overruns": p.ticker.overruns, "last_good_ts": p.status.last_good_ts_ms}
             for name, p in gw.pollers.items()
         }  # fmt: skip
+        actions = {"setting": gw.actions.setting, **gw.actions.counters}
         return {
             "buses": buses, "devices": devices, "mode": gw.mode, "clock": gw.clock.health(),
-            "buffer": {"held_alarms": gw.held_alarms},
+            "buffer": {"held_alarms": gw.held_alarms}, "actions": actions,
+            "report": dict(gw.report_counters()),  # readings polled vs sent as telemetry
         }  # fmt: skip
 
     async def alarms(self, args: AlarmsArgs) -> Json:
@@ -170,6 +176,9 @@ class Services:
 
     async def read_point(self, args: PointArgs) -> Json:
         return await read_op.read(self.gw, ReadArgs(point=args.point))
+
+    async def write(self, args: WriteArgs) -> Json:
+        return await write_op.write(self.gw, args)
 
     async def ack(self, args: AckArgs) -> Json:
         t = self.gw.ack(args.id)

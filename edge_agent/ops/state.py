@@ -15,8 +15,9 @@ from drivers.bus import BusLine
 from drivers.profiles import Profile
 from edge_agent.clock import Clock
 from edge_agent.config import GatewayConfig
+from edge_agent.pipeline.actions import ActionStage
 from edge_agent.pipeline.poller import DevicePoller
-from edge_agent.records import AlarmTransition
+from edge_agent.records import ActionEvent, AlarmTransition
 from edge_agent.store import Store
 
 
@@ -64,6 +65,10 @@ class RunningGateway(GatewayBuses, Protocol):
     def pollers(self) -> Mapping[str, DevicePoller]: ...
 
     @property
+    def actions(self) -> ActionStage:
+        """The action stage: its setting and counters (writes go through `write`)."""
+
+    @property
     def store(self) -> Store: ...
 
     @property
@@ -98,3 +103,7 @@ class RunningGateway(GatewayBuses, Protocol):
 
     def reload_rules(self) -> int:
         """Re-read the rule files (ConfigError leaves the running rules); returns how many."""
+
+    async def write(self, key: str, value: float) -> ActionEvent:
+        """An operator's write of `device/point`, made and read back by the action stage
+        and audited as an action event; EdgeAgentError when it may not be made."""

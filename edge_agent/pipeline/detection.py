@@ -20,7 +20,7 @@ import numpy as np
 
 from edge_agent.clock import Clock
 from edge_agent.config import DeviceConfig
-from edge_agent.records import AlarmState, AlarmTransition, DevicePoll
+from edge_agent.records import ActionEvent, ActionState, AlarmState, AlarmTransition, DevicePoll
 from rules.alarms import new_alarm_id
 from rules.engine import Engine
 from rules.events import PointMeta
@@ -32,6 +32,8 @@ DEVICE_POINT = "_device"  # the `point` of a device's own alarms (profile points
 DEVICE_KIND = "device"
 OFFLINE_RULE = "offline"
 OFFLINE_LEVEL = 3  # yellow: dispatch an inspection
+ACTION_KIND = "action"  # a write the gateway decided (or was asked for) failed
+ACTION_LEVEL = 2  # orange: a safety action did not happen
 
 
 class Detection:
@@ -50,7 +52,11 @@ class Detection:
         self.engine = Engine(ruleset, self.points, mode=mode)
         self._index = {m.key: self.engine.index(m.key) for m in self.points}
         self.device_alarms: dict[str, AlarmTransition] = {}
-        rule_alarms = [t for t in stored_active if t.kind != DEVICE_KIND]
+        # Failed writes, by `device/point`: active until a write to the point succeeds.
+        self.action_alarms: dict[str, AlarmTransition] = {
+            f"{t.device}/{t.point}": t for t in stored_active if t.kind == ACTION_KIND
+        }
+        rule_alarms = [t for t in stored_active if t.kind not in (DEVICE_KIND, ACTION_KIND)]
         # Alarms whose rule or point is gone since the last run are closed, not forgotten.
         self.orphans = self.engine.restore(rule_alarms)
         for t in stored_active:
@@ -117,7 +123,11 @@ class Detection:
         return self._wall(self.engine.tick(self.clock.rule_now()))
 
     def active(self) -> list[AlarmTransition]:
-        return self._wall(self.engine.active()) + list(self.device_alarms.values())
+        return (
+            self._wall(self.engine.active())
+            + list(self.device_alarms.values())
+            + list(self.action_alarms.values())
+        )
 
     def clock_stepped(self, step_ms: int) -> None:
         """Repair the wall times of the device alarms held here after a wall-clock step
@@ -125,19 +135,41 @@ class Detection:
         self.device_alarms = {
             d: replace(t, ts_ms=t.ts_ms + step_ms) for d, t in self.device_alarms.items()
         }
+        self.action_alarms = {
+            k: replace(t, ts_ms=t.ts_ms + step_ms) for k, t in self.action_alarms.items()
+        }
+
+    def on_action(self, event: ActionEvent) -> list[AlarmTransition]:
+        """A failed write raises an alarm of kind `action` on its point (once while it
+        lasts); a successful one clears it."""
+        current = self.action_alarms.get(event.key)
+        if event.state is ActionState.FAILED and current is None:
+            t = AlarmTransition(
+                alarm_id=new_alarm_id(event.ts_ms), ts_ms=event.ts_ms, device=event.device,
+                point=event.point, rule=event.action, kind=ACTION_KIND, level=ACTION_LEVEL,
+                state=AlarmState.RAISED, value=event.value,
+                limit=float("nan") if event.read_back is None else event.read_back, unit="",
+            )  # fmt: skip
+            self.action_alarms[event.key] = t
+            return [t]
+        if event.state is ActionState.DONE and current is not None:
+            del self.action_alarms[event.key]
+            return [replace(current, ts_ms=event.ts_ms, state=AlarmState.CLEARED)]
+        return []
 
     def devices_in_alarm(self) -> set[str]:
         return {t.device for t in self.active()}
 
     def ack(self, alarm_id: str) -> AlarmTransition | None:
         now = self.clock.now()
-        for dev, t in self.device_alarms.items():
-            if t.alarm_id == alarm_id:
-                if t.state is AlarmState.ACKED:
-                    return None
-                acked = replace(t, ts_ms=now.wall_ms, state=AlarmState.ACKED)
-                self.device_alarms[dev] = acked
-                return acked
+        for own in (self.device_alarms, self.action_alarms):
+            for key, t in own.items():
+                if t.alarm_id == alarm_id:
+                    if t.state is AlarmState.ACKED:
+                        return None
+                    acked = replace(t, ts_ms=now.wall_ms, state=AlarmState.ACKED)
+                    own[key] = acked
+                    return acked
         acked_rule = self.engine.ack(alarm_id, now.rule_ms)
         return None if acked_rule is None else self._wall([acked_rule])[0]
 

@@ -64,6 +64,46 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE outbox ADD COLUMN alarm_ref INTEGER;
     """,
+    # 3: actions (every decided write: done, failed, blocked, dry-run, or pending while
+    # under way) and outbox rows of kind 'action' that refer to them. The kind CHECK of
+    # migration 1 cannot be altered in place: the outbox is rebuilt, rows and ids kept.
+    """
+    CREATE TABLE actions (
+        id         INTEGER PRIMARY KEY,
+        event_id   TEXT NOT NULL,
+        ts_ms      INTEGER NOT NULL,
+        device     TEXT NOT NULL,
+        point      TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        alarm_id   TEXT,
+        value      REAL,
+        state      TEXT NOT NULL,
+        reason     TEXT,
+        read_back  REAL
+    );
+    CREATE INDEX actions_by_alarm ON actions(alarm_id, action);
+    CREATE TABLE outbox_v3 (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq         INTEGER UNIQUE,
+        kind        TEXT NOT NULL CHECK (kind IN ('alarm', 'telemetry', 'action')),
+        gateway     TEXT NOT NULL,
+        device      TEXT NOT NULL,
+        point       TEXT,
+        n           INTEGER NOT NULL,
+        reading_lo  INTEGER,
+        body        TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        alarm_ref   INTEGER,
+        action_ref  INTEGER
+    );
+    INSERT INTO outbox_v3(id, seq, kind, gateway, device, point, n, reading_lo, body,
+        created_ms, alarm_ref)
+        SELECT id, seq, kind, gateway, device, point, n, reading_lo, body, created_ms,
+        alarm_ref FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_v3 RENAME TO outbox;
+    CREATE INDEX outbox_unsealed ON outbox(kind, device, id) WHERE seq IS NULL;
+    """,
 ]
 
 

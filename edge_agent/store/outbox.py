@@ -1,7 +1,8 @@
 """The outbox: every message owed to the platform, until the broker acknowledges it.
 
 A row is born *open* (seq NULL) and is *sealed* just before its first publish: it
-gets the next `seq` and its body is frozen. Sealing takes alarms before telemetry
+gets the next `seq` and its body is frozen. Sealing takes alarm and action events, in
+the order they were stored, before telemetry
 (alarm-first delivery out of a backlog) and joins the open telemetry rows of one
 device into one message up to a size bound, so a long outage drains in few, large
 messages. Sealed rows are published in `seq` order and deleted on PUBACK; after a
@@ -15,11 +16,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from edge_agent.records import AlarmTransition, Reading
-from edge_agent.store import alarms
+from edge_agent.records import ActionEvent, AlarmTransition, Reading
+from edge_agent.store import actions, alarms
 from edge_agent.store import seq as counters
 
-Kind = Literal["alarm", "telemetry"]
+Kind = Literal["alarm", "telemetry", "action"]
 
 
 class ReadingsCodec(Protocol):
@@ -38,7 +39,8 @@ class ReadingsCodec(Protocol):
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     """One sealed message. An alarm row carries its transition (a fact of the alarms
-    table, encoded at send); a telemetry row carries its stored readings `body`.
+    table, encoded at send), an action row its decision (the actions table); a telemetry
+    row carries its stored readings `body`.
 
     `body` of an alarm row is empty, except in rows written by edge-agent 0.1, which kept
     the alarm event's JSON there (`alarm` is None for those)."""
@@ -51,6 +53,7 @@ class OutboxRow:
     n: int
     body: str
     alarm: AlarmTransition | None = None
+    action: ActionEvent | None = None
 
 
 def add_telemetry(
@@ -82,17 +85,35 @@ def add_alarm(
     )
 
 
+def add_action(
+    conn: sqlite3.Connection, *, gateway: str, device: str, point: str, action_ref: int,
+    created_ms: int,
+) -> None:  # fmt: skip
+    """An action event owed to the platform: a reference to its row in `actions`."""
+    conn.execute(
+        "INSERT INTO outbox(kind, gateway, device, point, n, body, action_ref, created_ms) "
+        "VALUES ('action', ?, ?, ?, 1, '', ?, ?)",
+        (gateway, device, point, action_ref, created_ms),
+    )
+
+
+_ALARM_COLS = 1 + len(alarms.columns("a").split(","))
+
+
 def sealed(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[OutboxRow]:
     rows = conn.execute(
         f"SELECT o.seq, o.kind, o.gateway, o.device, o.point, o.n, o.body, a.id, "
-        f"{alarms.columns('a')} FROM outbox o LEFT JOIN alarms a ON a.id = o.alarm_ref "
+        f"{alarms.columns('a')}, x.id, {actions.columns('x')} FROM outbox o "
+        "LEFT JOIN alarms a ON a.id = o.alarm_ref LEFT JOIN actions x ON x.id = o.action_ref "
         "WHERE o.seq > ? ORDER BY o.seq LIMIT ?",
         (after_seq, limit),
     ).fetchall()
+    k = 7 + _ALARM_COLS  # where the action's columns start
     return [
         OutboxRow(
             seq=r[0], kind=r[1], gateway=r[2], device=r[3], point=r[4], n=r[5], body=r[6],
-            alarm=None if r[7] is None else alarms.from_row(r[8:]),
+            alarm=None if r[7] is None else alarms.from_row(r[8:k]),
+            action=None if r[k] is None else actions.from_row(r[k + 1 :]),
         )
         for r in rows
     ]  # fmt: skip
@@ -103,7 +124,8 @@ def seal(conn: sqlite3.Connection, limit: int, max_body_bytes: int, separator: s
     seq = counters.next_seq(conn)
     count = 0
     alarm_rows = conn.execute(
-        "SELECT id FROM outbox WHERE seq IS NULL AND kind = 'alarm' ORDER BY id LIMIT ?",
+        "SELECT id FROM outbox WHERE seq IS NULL AND kind IN ('alarm', 'action') "
+        "ORDER BY id LIMIT ?",
         (limit,),
     ).fetchall()
     for (row_id,) in alarm_rows:
@@ -170,7 +192,7 @@ def delete(conn: sqlite3.Connection, seqs: Iterable[int]) -> int:
 
 def depth(conn: sqlite3.Connection) -> dict[str, int]:
     """Rows and readings still owed, by kind."""
-    out = {"alarm": 0, "telemetry": 0, "readings": 0}
+    out = {"alarm": 0, "telemetry": 0, "action": 0, "readings": 0}
     for kind, rows, n in conn.execute("SELECT kind, count(*), sum(n) FROM outbox GROUP BY kind"):
         out[kind] = int(rows)
         if kind == "telemetry":

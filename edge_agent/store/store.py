@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from edge_agent.clock import now_ms, t_mono
-from edge_agent.records import AlarmTransition, DevicePoll, Reading
-from edge_agent.store import alarms, limits, outbox, readings
+from edge_agent.records import ActionEvent, AlarmTransition, DevicePoll, Reading
+from edge_agent.store import actions, alarms, limits, outbox, readings
 from edge_agent.store import seq as counters
 from edge_agent.store.db import transaction
 from edge_agent.store.errors import StoreError
@@ -209,6 +209,41 @@ class Store:
             self._held.taken(len(polls))
         self._committed()
 
+    def begin_action(self, event: ActionEvent) -> int:
+        """Note a write about to be made (state pending), durably, before its frame goes
+        out; returns the note's id for `finish_action`. Not published."""
+        ids: list[int] = []
+        self._commit(lambda: ids.append(actions.insert(self.conn, event)))
+        return ids[0]
+
+    def finish_action(self, event: ActionEvent, gateway_id: str, note: int | None = None) -> None:
+        """Store a decision and the outbox row owing it to the platform, in one
+        transaction (replacing the pending `note`, if any). Raises StoreError."""
+        created = now_ms()
+
+        def write() -> None:
+            if note is None:
+                ref = actions.insert(self.conn, event)
+            else:
+                actions.update(self.conn, note, event)
+                ref = note
+            outbox.add_action(self.conn, gateway=gateway_id, device=event.device,
+                              point=event.point, action_ref=ref, created_ms=created)  # fmt: skip
+
+        self._commit(write)
+        self._committed()
+
+    def actions_taken(self, alarm_ids: Sequence[str]) -> set[tuple[str, str, str]]:
+        """(action, alarm_id, device/point) already acted on, for alarms active at start."""
+        return actions.taken(self.conn, alarm_ids)
+
+    def pending_actions(self) -> list[tuple[int, ActionEvent]]:
+        """Writes noted as under way when the gateway stopped: (note id, event)."""
+        return actions.pending(self.conn)
+
+    def recent_actions(self, n: int) -> list[ActionEvent]:
+        return actions.recent(self.conn, n)
+
     def _commit(self, write: Callable[[], None]) -> None:
         """Run `write` in one transaction. When the disk (or the database) is full,
         drop old telemetry to make room and try once more: an alarm outranks history."""
@@ -297,7 +332,7 @@ class Store:
     def depth(self) -> int:
         """Messages still owed to the platform (buffered polls included)."""
         d = outbox.depth(self.conn)
-        return d["alarm"] + d["telemetry"] + len(self._held)
+        return d["alarm"] + d["telemetry"] + d["action"] + len(self._held)
 
     def active_alarms(self) -> list[AlarmTransition]:
         return alarms.active(self.conn)
@@ -319,6 +354,7 @@ class Store:
         d = outbox.depth(self.conn)
         return {
             "pending_alarms": d["alarm"],
+            "pending_actions": d["action"],
             "pending_telemetry": d["telemetry"],
             "pending_readings": d["readings"],
             "next_seq": counters.next_seq(self.conn),
@@ -356,7 +392,11 @@ class Store:
 
     def prune(self, retention_s: float) -> int:
         """Forget delivered readings and cleared alarms older than `retention_s`."""
-        return limits.prune_history(self.conn, now_ms() - int(retention_s * 1000))
+        cutoff = now_ms() - int(retention_s * 1000)
+        n = limits.prune_history(self.conn, cutoff)
+        with transaction(self.conn):
+            n += actions.prune(self.conn, cutoff)
+        return n
 
     def size_bytes(self) -> int:
         return limits.used_bytes(self.conn)

@@ -63,7 +63,7 @@ NO_ARGS: type[BaseModel] = _NoArgs
 
 # The commands of the MQTT API (docs/asyncapi.yaml). Who serves which is registered by
 # the agent with each command's argument model; `ping` is the router's own.
-KNOWN = ("ping", "ack", "reload", "mode", "read", "diag")
+KNOWN = ("ping", "ack", "reload", "mode", "read", "diag", "write")
 
 Handler = Callable[[Any], Awaitable[Json] | Json]
 

@@ -10,7 +10,7 @@ messages:
 |---|---|---|---|---|
 | connect | `will` | `status` offline | NDEATH (bdSeq) | attributes |
 | connected | `subscriptions`, `birth` | `status`, `alarms` | NBIRTH, DBIRTHs | connects |
-| outbox row | `telemetry`, `alarm` | `telemetry`, `alarm` | DDATA (DBIRTH/DEATH) | telemetry |
+| outbox row | `telemetry`, `alarm`, `action` | the same names | DDATA (DBIRTH/DEATH) | telemetry |
 | alarms sent | `after_alarms` | `alarms` snapshot | — | — |
 | message in | `incoming` | `cmd/{name}` | NCMD, DCMD, STATE | RPC |
 | clean stop | `goodbye` | `status` offline | NDEATH | disconnects |
@@ -23,6 +23,7 @@ exactly the order the session hands them to the client.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,6 +31,8 @@ from typing import Protocol
 from edge_agent.records import Json
 from edge_agent.store import OutboxRow
 from edge_agent.uplink.client import LastWill, LinkError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,9 @@ class Dialect(Protocol):
     def alarm(self, row: OutboxRow) -> list[Outgoing]:
         """An alarm row of the outbox (one alarm event)."""
 
+    def action(self, row: OutboxRow) -> list[Outgoing]:
+        """An action row of the outbox (one decision about a write)."""
+
     def after_alarms(self) -> list[Outgoing]:
         """After alarm rows were acknowledged (a retained snapshot, say)."""
 
@@ -101,4 +107,9 @@ def encode_row(dialect: Dialect, row: OutboxRow) -> list[Outgoing]:
     """The messages of one outbox row, by its kind."""
     if row.kind == "alarm":
         return dialect.alarm(row)
+    if row.kind == "action":
+        if row.action is None:  # its decision was lost (never expected): nothing to say
+            log.error("action event without its decision seq=%d", row.seq)
+            return []
+        return dialect.action(row)
     return dialect.telemetry(row)

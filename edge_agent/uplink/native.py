@@ -67,6 +67,11 @@ class NativeDialect:
             data = self.encoder.stored_alarm(row.seq, row.body)
         return [Outgoing(self.topics.alarm(row.device, row.point or ""), data)]
 
+    def action(self, row: OutboxRow) -> list[Outgoing]:
+        assert row.action is not None  # encode_row passes only rows with their decision
+        data = self.encoder.action(row.seq, row.action, row.gateway)
+        return [Outgoing(self.topics.action(row.device, row.point or ""), data)]
+
     def after_alarms(self) -> list[Outgoing]:
         snap = payloads.alarms_snapshot(self.store.active_alarms(), self.gateway, now_ms())
         return [Outgoing(self.topics.alarms, self.encoder.encode(snap), qos=1, retain=True)]

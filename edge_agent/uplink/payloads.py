@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import msgpack
 
-from edge_agent.records import AlarmTransition, Json, Reading, finite
+from edge_agent.records import ActionEvent, AlarmTransition, Json, Reading, finite
 
 PayloadFormat = Literal["json", "msgpack"]
 
@@ -71,6 +71,26 @@ def alarm_event(t: AlarmTransition, gateway: str) -> Json:
     }
     if t.eta_s is not None:
         out["eta_s"] = finite(t.eta_s)
+    return out
+
+
+def action_event(e: ActionEvent, gateway: str) -> Json:
+    """Every field of an action event except `seq`, which the outbox row supplies."""
+    out: Json = {
+        "id": e.event_id,
+        "ts": e.ts_ms,
+        "gateway": gateway,
+        "device": e.device,
+        "point": e.point,
+        "action": e.action,
+        "alarm_id": e.alarm_id,
+        "value": finite(e.value),
+        "state": str(e.state),
+    }
+    if e.reason is not None:
+        out["reason"] = e.reason
+    if e.read_back is not None:
+        out["read_back"] = finite(e.read_back)
     return out
 
 
@@ -137,6 +157,10 @@ class Encoder:
     def alarm(self, seq: int, t: AlarmTransition, gateway: str) -> bytes:
         """An alarm event, encoded at send from the stored transition."""
         return self.encode({"seq": seq, **alarm_event(t, gateway)})
+
+    def action(self, seq: int, e: ActionEvent, gateway: str) -> bytes:
+        """An action event, encoded at send from the stored decision."""
+        return self.encode({"seq": seq, **action_event(e, gateway)})
 
     def stored_alarm(self, seq: int, stored: str) -> bytes:
         """An alarm event that edge-agent 0.1 stored as JSON (all fields but seq): rows

@@ -29,7 +29,7 @@ from edge_agent.records import Json
 from edge_agent.store import OutboxRow, Store
 from edge_agent.uplink.client import LastWill
 from edge_agent.uplink.dialect import CommandHandler, Outgoing
-from edge_agent.uplink.payloads import alarm_event, dumps
+from edge_agent.uplink.payloads import action_event, alarm_event, dumps
 from rules.events import PointMeta
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,19 @@ class ThingsboardDialect:
             Outgoing(TELEMETRY, _json({device: [{"ts": ts, "values": values}]})),
             Outgoing(ATTRIBUTES, _json({device: {key: state}})),
         ]
+
+    def action(self, row: OutboxRow) -> list[Outgoing]:
+        """An action event as telemetry of its device: `action_{point}_{field}` keys a
+        rule chain can match (state done/failed/blocked/dry-run, value, action id...)."""
+        assert row.action is not None  # encode_row passes only rows with their decision
+        event = action_event(row.action, row.gateway)
+        point = event["point"]
+        values = {f"action_{point}_{k}": v for k, v in event.items()
+                  if k not in ("gateway", "device", "point") and v is not None}  # fmt: skip
+        body = {"ts": int(event["ts"]), "values": values}
+        if event["device"] not in self.devices:
+            return [Outgoing(ME_TELEMETRY, _json(body))]
+        return [Outgoing(TELEMETRY, _json({event["device"]: [body]}))]
 
     def after_alarms(self) -> list[Outgoing]:
         return []

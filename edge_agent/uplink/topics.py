@@ -33,6 +33,9 @@ class Topics:
     def alarm(self, device: str, point: str) -> str:
         return f"{self.root}/alarm/{device}/{point}"
 
+    def action(self, device: str, point: str) -> str:
+        return f"{self.root}/action/{device}/{point}"
+
     def telemetry(self, device: str) -> str:
         return f"{self.root}/telemetry/{device}"
 

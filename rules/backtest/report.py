@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rules.backtest.actions import PlannedAction
 from rules.backtest.readings import Readings
 from rules.events import AlarmState, AlarmTransition
 
@@ -33,6 +34,8 @@ class BacktestResult:
     samples: int
     skipped: int  # samples of points the points list does not know
     readings: Readings
+    # The `[[actions]]` decisions over the replay, as a dry run (rules.backtest.actions).
+    actions: list[PlannedAction] = field(default_factory=list)
 
 
 def summarize(transitions: Sequence[AlarmTransition], end_ts: int) -> list[RuleSummary]:

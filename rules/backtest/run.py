@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from rules.backtest.actions import plan_actions
 from rules.backtest.data import read_data
 from rules.backtest.points import infer_points, load_points_csv
 from rules.backtest.readings import Readings
@@ -38,6 +39,7 @@ def run_backtest(
     if points is None:
         points = load_points_csv(points_csv) if points_csv else infer_points(readings.keys)
     result = backtest(ruleset, points, readings, mode=mode, tick_s=tick_s, progress=progress)
+    result.actions = plan_actions(ruleset, result.transitions, points, mode)
     if out is not None:
         write_alarms_csv(result.transitions, out)
     return result

@@ -6,6 +6,7 @@
     composite.py  composite (alarms of other rules)
     kinds.py      the `Rule` union on `kind`, RULE_KINDS
     ruleset.py    Override, RuleFile, RuleSet, apply_override
+    actions.py    Action (`[[actions]]`: trigger, targets, interlocks)
     loader.py     load_rules, parse_rule_file, resolve_ref, PACKS, format_loc
 
 Everything is re-exported here: `from rules.spec import RuleSet, load_rules`.
@@ -13,6 +14,7 @@ Everything is re-exported here: `from rules.spec import RuleSet, load_rules`.
 
 from __future__ import annotations
 
+from rules.spec.actions import Action, Interlock, Target, Trigger
 from rules.spec.base import (
     BoundRule,
     Finite,
@@ -52,11 +54,13 @@ __all__ = [
     "PACKS",
     "RULE_KINDS",
     "AccumulationRule",
+    "Action",
     "BoundRule",
     "CompositeRule",
     "DriftRule",
     "Finite",
     "FlatlineRule",
+    "Interlock",
     "Level",
     "LevelNo",
     "ModeName",
@@ -79,8 +83,10 @@ __all__ = [
     "SpecModel",
     "SpikeRule",
     "StaleRule",
+    "Target",
     "ThresholdRule",
     "TrendRule",
+    "Trigger",
     "apply_override",
     "format_loc",
     "load_rules",

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from rules.errors import RuleError
+from rules.spec.actions import Action
 from rules.spec.base import RuleBase
 from rules.spec.composite import CompositeRule
 from rules.spec.kinds import RULE_KINDS, Rule
@@ -90,10 +91,12 @@ class ParsedFile:
 
     rules: list[tuple[int, RuleBase]] = field(default_factory=list)
     overrides: list[tuple[int, Override]] = field(default_factory=list)
+    actions: list[tuple[int, Action]] = field(default_factory=list)
     broken_ids: set[str] = field(default_factory=set)
 
 
 _RULE: TypeAdapter[RuleBase] = TypeAdapter(Rule)
+_SECTIONS = ("rules", "overrides", "actions")
 
 
 def parse_rule_file(name: str, text: str) -> tuple[ParsedFile, list[tuple[str, str, str]]]:
@@ -103,9 +106,9 @@ def parse_rule_file(name: str, text: str) -> tuple[ParsedFile, list[tuple[str, s
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         return out, [(name, "", f"not valid TOML: {err}")]
-    problems = [(name, key, "unknown key; allowed: rules, overrides")
-                for key in raw if key not in ("rules", "overrides")]  # fmt: skip
-    for key in ("rules", "overrides"):
+    problems = [(name, key, "unknown key; allowed: rules, overrides, actions")
+                for key in raw if key not in _SECTIONS]  # fmt: skip
+    for key in _SECTIONS:
         items = raw.get(key, [])
         if not isinstance(items, list):
             problems.append((name, key, f"must be an array of tables ([[{key}]])"))
@@ -114,6 +117,8 @@ def parse_rule_file(name: str, text: str) -> tuple[ParsedFile, list[tuple[str, s
             try:
                 if key == "rules":
                     out.rules.append((i, _RULE.validate_python(item)))
+                elif key == "actions":
+                    out.actions.append((i, Action.model_validate(item)))
                 else:
                     out.overrides.append((i, Override.model_validate(item)))
             except ValidationError as err:
@@ -131,6 +136,7 @@ def load_rules(refs: Sequence[str | Path], base_dir: Path) -> RuleSet:
     rules: list[RuleBase] = []
     where: dict[str, tuple[str, int]] = {}
     overrides: list[SourcedOverride] = []
+    actions: list[tuple[str, int, Action]] = []
     files: list[str] = []
     broken: set[str] = set()
     for ref in refs:
@@ -157,6 +163,7 @@ def load_rules(refs: Sequence[str | Path], base_dir: Path) -> RuleSet:
             where[r.id] = (name, i)
             rules.append(r)
         overrides.extend(SourcedOverride(name, i, o) for i, o in parsed.overrides)
+        actions.extend((name, i, a) for i, a in parsed.actions)
     by_id = {r.id: r for r in rules}
     for so in overrides:
         loc = f"overrides[{so.index}]"
@@ -187,10 +194,44 @@ def load_rules(refs: Sequence[str | Path], base_dir: Path) -> RuleSet:
         except ValidationError as err:
             problems.extend((so.file, format_loc(e["loc"], loc), _allowed(e)) for e in err.errors())
     problems.extend(_cross_check(rules, where))
+    problems.extend(_check_actions(actions, by_id, broken))
     if problems:
         raise RuleError(problems)
     modes = frozenset(m for r in rules for m in (r.modes or ()))
-    return RuleSet(tuple(rules), tuple(overrides), tuple(files), modes)
+    modes |= {m for _, _, a in actions for m in (a.modes or ())}
+    return RuleSet(
+        tuple(rules), tuple(overrides), tuple(files), modes,
+        actions=tuple(a for _, _, a in actions),
+        action_sources=tuple((f, i) for f, i, _ in actions),
+    )  # fmt: skip
+
+
+def _check_actions(
+    actions: list[tuple[str, int, Action]], rules: dict[str, RuleBase], broken: set[str]
+) -> list[tuple[str, str, str]]:
+    """Action ids are unique and each is bound to a rule of the set."""
+    out: list[tuple[str, str, str]] = []
+    seen: dict[str, tuple[str, int]] = {}
+    for file, i, a in actions:
+        if a.id in seen:
+            f0, i0 = seen[a.id]
+            out.append(
+                (
+                    file,
+                    f"actions[{i}].id",
+                    f"duplicate action id {a.id!r}; first defined in {f0} actions[{i0}]",
+                )
+            )
+        seen.setdefault(a.id, (file, i))
+        if a.on.rule not in rules and a.on.rule not in broken:
+            out.append(
+                (
+                    file,
+                    f"actions[{i}].on.rule",
+                    f"unknown rule id {a.on.rule!r}; known: {', '.join(sorted(rules)) or '(none)'}",
+                )
+            )
+    return out  # fmt: skip
 
 
 def _cross_check(

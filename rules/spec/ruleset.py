@@ -1,5 +1,5 @@
-"""The root models: a rule file (`[[rules]]` and `[[overrides]]`), an override and how it
-applies, and the RuleSet that loading several files yields."""
+"""The root models: a rule file (`[[rules]]`, `[[overrides]]`, `[[actions]]`), an
+override and how it applies, and the RuleSet that loading several files yields."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rules.spec.actions import Action
 from rules.spec.base import RuleBase, RuleId, SpecModel
 from rules.spec.kinds import Rule
 from rules.spec.process import ThresholdRule
@@ -29,6 +30,7 @@ class RuleFile(SpecModel):
 
     rules: list[Rule] = Field(default_factory=list)
     overrides: list[Override] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class RuleSet:
     overrides: tuple[SourcedOverride, ...] = ()
     files: tuple[str, ...] = ()
     modes: frozenset[str] = field(default_factory=frozenset)
+    # `[[actions]]` of the files, in file order, with (file, index) for messages.
+    actions: tuple[Action, ...] = ()
+    action_sources: tuple[tuple[str, int], ...] = ()
 
     def rule(self, rule_id: str) -> RuleBase:
         for r in self.rules:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from edge_agent.ops.args import AckArgs, ModeArgs, PointArgs
-from edge_agent.records import AlarmState
+from edge_agent.records import ActionEvent, ActionState, AlarmState
 from edge_agent.store import Store
 from edge_agent.uplink import payloads
 from edge_agent.uplink.drain import Uplink
@@ -95,6 +95,14 @@ async def test_everything_published_validates_against_the_document(
         )
         store.add_alarms([alarm("a-1"), alarm("a-2", eta_s=300.0)], "gw-test")
         store.add_alarms([alarm("a-1", AlarmState.CLEARED)], "gw-test")
+        store.finish_action(
+            ActionEvent("e-1", 1_700_000_000_500, "io-7", "relay1", "gas.ventilate", "a-1", 1.0,
+                        ActionState.DONE, read_back=1.0), "gw-test",
+        )  # fmt: skip
+        store.finish_action(
+            ActionEvent("e-2", 1_700_000_000_600, "io-7", "relay2", "command", None, 1.0,
+                        ActionState.FAILED, reason="timeout"), "gw-test",
+        )  # fmt: skip
         commands = [
             ("ping", {"id": "c1"}),
             ("ack", {"id": "c2", "args": {"id": "a-2"}}),

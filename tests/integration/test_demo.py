@@ -33,6 +33,13 @@ def test_demo_raises_alarms_from_the_packs_and_the_platform_gets_them_all() -> N
     assert int(sent.group(1)) > 0
     assert int(got.group(1)) == int(sent.group(1))  # every transition reached the platform
     assert "left in the outbox at stop: 0 messages" in out
+    # The gas alarm started the manhole's fan and siren, and the platform heard of both.
+    for point in ("relay1", "relay2"):
+        assert re.search(
+            rf"platform action/io-201/{point} seq=\d+ action=gas\.manhole\.ventilate "
+            r"value=1\.0 state=done read_back=1\.0", out
+        ), point  # fmt: skip
+    assert re.search(r"action events received by the platform: \d+ \(\d+ done\)", out)
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ from edge_agent.store import OutboxRow, Store
 from edge_agent.uplink.client import LastWill
 from edge_agent.uplink.commands import KNOWN
 from edge_agent.uplink.dialect import CommandHandler, Outgoing, SessionEndError
-from edge_agent.uplink.payloads import alarm_event
+from edge_agent.uplink.payloads import action_event, alarm_event
 from edge_agent.uplink.sparkplug import payload as sp
 from edge_agent.uplink.sparkplug.payload import (
     ALARM_FIELDS,
@@ -177,6 +177,26 @@ class SparkplugDialect:
         if offline and event.get("state") in ("raised", "level-changed"):
             out.append(self._device("DDEATH", device, [], qos=1))
             self._dead.add(device)
+        return out
+
+    def action(self, row: OutboxRow) -> list[Outgoing]:
+        """An action event as metrics of its device, `Action/{point}/{field}` (the way
+        alarm events go), in a DDATA of that device."""
+        assert row.action is not None  # encode_row passes only rows with their decision
+        event = action_event(row.action, row.gateway)
+        device, point, ts = row.action.device, row.action.point, row.action.ts_ms
+        metrics = [
+            (f"Action/{point}/{f}", Value(dt, event.get(f), ts))
+            for f, dt in (("id", STRING), ("action", STRING), ("alarm_id", STRING),
+                          ("value", DOUBLE), ("state", STRING), ("reason", STRING),
+                          ("read_back", DOUBLE))
+        ]  # fmt: skip
+        if device not in self.points and device not in self._last:  # not a device here
+            return [self._node("NDATA", metrics, qos=1)]
+        out: list[Outgoing] = []
+        if device not in self._born or device in self._dead:
+            out.append(self._dbirth(device))
+        out.append(self._device("DDATA", device, metrics, qos=1))
         return out
 
     def after_alarms(self) -> list[Outgoing]:
