@@ -50,7 +50,7 @@ STORE_RETRY_S = 1.0  # a store that cannot be read or written is tried again thi
 # How long a new session waits for the broker's retained status (there is none on a
 # gateway's first connection); how far seq jumps past the mark found there is
 # native.RETAINED_MARGIN.
-RETAINED_WAIT_S = 1.0
+RETAINED_WAIT_S = 0.5
 
 
 def backoff_s(attempt: int, lo_s: float, hi_s: float) -> float:
