@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from rules.events import AlarmState, AlarmTransition
+from rules.events import AlarmState, AlarmTransition, Evidence, Member
 
-__all__ = ["AlarmState", "AlarmTransition", "DevicePoll", "Json", "Quality", "Reading", "finite"]
+__all__ = [
+    "AlarmState", "AlarmTransition", "DevicePoll", "Evidence", "Json", "Member", "Quality",
+    "Reading", "finite",
+]  # fmt: skip
 
 # A JSON object as the parts hand it around: payloads, replies, status documents.
 Json = dict[str, Any]

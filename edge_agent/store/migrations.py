@@ -64,6 +64,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE outbox ADD COLUMN alarm_ref INTEGER;
     """,
+    # detection: every raised / level-changed transition keeps its evidence (window,
+    # baseline, delta, slope, eta, composite members) as a JSON document.
+    """
+    ALTER TABLE alarms ADD COLUMN evidence TEXT;
+    """,
 ]
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import msgpack
 
-from edge_agent.records import AlarmTransition, Json, Quality, Reading, finite
+from edge_agent.records import AlarmTransition, Evidence, Json, Quality, Reading, finite
 
 PayloadFormat = Literal["json", "msgpack"]
 
@@ -71,7 +71,16 @@ def alarm_event(t: AlarmTransition, gateway: str) -> Json:
     }
     if t.eta_s is not None:
         out["eta_s"] = finite(t.eta_s)
+    if t.evidence is not None:
+        out["evidence"] = evidence(t.evidence)
     return out
+
+
+def evidence(ev: Evidence) -> Json:
+    """An alarm's `evidence` object (PRODUCT.md "Alarm evidence"): `window_s`, `baseline`,
+    `delta`, `slope`, `eta_s` (null where they do not apply), `members` of a composite
+    (each with its `ts`, `value`, `delta`), and `note` when the rule could not fully assess."""
+    return ev.to_dict()
 
 
 def status(state: Literal["online", "offline"], ts_ms: int, version: str) -> Json:

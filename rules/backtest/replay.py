@@ -63,4 +63,5 @@ def backtest(
             progress(j, n)
         i = j
     end = int(ts[-1]) if n else 0
-    return BacktestResult(out, summarize(out, end), n, skipped, data)
+    units = {p.key: p.unit for p in engine.points}
+    return BacktestResult(out, summarize(out, end), n, skipped, data, units)

@@ -12,7 +12,8 @@ from pathlib import Path
 from rules.backtest.readings import Readings
 from rules.events import AlarmState, AlarmTransition
 
-OUT_COLUMNS = ("ts", "point", "rule", "kind", "level", "state", "value")
+OUT_COLUMNS = ("ts", "point", "rule", "kind", "level", "state", "value", "limit", "window_s",
+               "baseline", "delta", "slope", "eta_s", "members")  # fmt: skip
 
 
 @dataclass
@@ -33,6 +34,7 @@ class BacktestResult:
     samples: int
     skipped: int  # samples of points the points list does not know
     readings: Readings
+    units: dict[str, str] = field(default_factory=dict)  # point key -> unit, for plots
 
 
 def summarize(transitions: Sequence[AlarmTransition], end_ts: int) -> list[RuleSummary]:
@@ -55,14 +57,25 @@ def summarize(transitions: Sequence[AlarmTransition], end_ts: int) -> list[RuleS
     return sorted(by_rule.values(), key=lambda s: s.rule)
 
 
+def _num(x: float | None) -> str:
+    return "" if x is None or x != x else repr(x)
+
+
 def write_alarms_csv(transitions: Iterable[AlarmTransition], path: Path) -> None:
-    """`ts,point,rule,kind,level,state,value`: the format score_detection.py reads."""
+    """`ts,point,rule,kind,level,state,value` (the columns score_detection.py reads), then
+    the limit and the evidence: window_s, baseline, delta, slope, eta_s, and a composite's
+    members as `device/point@ts` joined by `|`."""
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(OUT_COLUMNS)
         for t in transitions:
+            ev = t.evidence
+            why = ("", "", "", "", "", "") if ev is None else (
+                _num(ev.window_s), _num(ev.baseline), _num(ev.delta), _num(ev.slope),
+                _num(ev.eta_s), "|".join(f"{m.device}/{m.point}@{m.ts_ms}" for m in ev.members),
+            )  # fmt: skip
             w.writerow((t.ts_ms, f"{t.device}/{t.point}", t.rule, t.kind, t.level,
-                        str(t.state), "" if t.value != t.value else repr(t.value)))  # fmt: skip
+                        str(t.state), _num(t.value), _num(t.limit), *why))  # fmt: skip
 
 
 def format_summary(summary: Sequence[RuleSummary]) -> str:

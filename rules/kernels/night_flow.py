@@ -19,7 +19,8 @@ State (per binding b): ew[b] float64, ew_t[b], ew_start[b], night[b] int64 (-1: 
 night_min[b] float64, ring[b, H] float64, ring_pos[b], ring_n[b], streak[b] int64, active[b].
 Parameters: start_ms[b], len_ms[b], off_ms[b], smooth_ms[b], min_n[b], hist[b], need[b]
 int64; frac[b], rabs[b] float64; level[b] int8. scratch[H] float64 (work space).
-Outputs as rules.kernels.threshold, plus out_value (the MNF that decided; NaN otherwise).
+Outputs as rules.kernels.threshold, plus out_value (the MNF that decided) and out_base
+(the median of the past nights it was compared with); NaN otherwise.
 Reference: rules.reference.night_flow.step.
 """
 
@@ -61,12 +62,14 @@ def step(
     out_level: np.ndarray,
     out_limit: np.ndarray,
     out_value: np.ndarray,
+    out_base: np.ndarray,
 ) -> int:
     n_changed = 0
     for i in range(bind.shape[0]):
         out_level[i] = -1
         out_limit[i] = np.nan
         out_value[i] = np.nan
+        out_base[i] = np.nan
         x = value[i]
         if good[i] == 0 or np.isnan(x):
             continue
@@ -107,6 +110,7 @@ def step(
                     out_level[i] = new
                     out_limit[i] = thr
                     out_value[i] = mnf
+                    out_base[i] = med
                     n_changed += 1
             ring[b, ring_pos[b]] = mnf
             ring_pos[b] = (ring_pos[b] + 1) % hist[b]

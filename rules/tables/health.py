@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rules.compile import Binding
-from rules.events import PointMeta
+from rules.events import Evidence, PointMeta
 from rules.kernels import drift, flatline, peers, spike, stale
 from rules.kernels import range as range_
 from rules.spec import DriftRule
@@ -44,6 +44,10 @@ class FlatlineTable(KindTable):
             self.run_start, self.active, bind, ts, value, good, lvl, lim,
         )  # fmt: skip
         return out
+
+    def evidence(self, i: int, b: int, value: float, limit: float) -> Evidence:
+        """Flat for `duration_s`: within `epsilon` (the limit) of itself."""
+        return Evidence.of(window_s=self.dur_ms[b] / 1000.0)
 
 
 class RangeTable(KindTable):
@@ -96,6 +100,7 @@ class DriftTable(KindTable):
         self.last_ts = self.state("last_ts", (), np.int64, 0)
         self.last_cross = self.state("last_cross", (), np.int64, 0)
         self._init_peers(points)
+        self._seen = np.empty(0)  # what the last run's CUSUM saw: the value or its residual
 
     def _init_peers(self, points: Sequence[PointMeta]) -> None:
         """Peers of a binding: the other points of its rule, in its `peers_scope` if set."""
@@ -136,6 +141,7 @@ class DriftTable(KindTable):
                 bind, ts, value, good, resid,
             )  # fmt: skip
             value = np.where(self.use_peers[bind] == 1, resid, value)
+        self._seen = value
         self.step(
             self.k, self.h, self.tau_s, self.sigma_min, self.warmup, self.hold_ms, self.level,
             self.n_seen, self.mean, self.var, self.s_hi, self.s_lo, self.last_ts,
@@ -145,6 +151,14 @@ class DriftTable(KindTable):
             mine = self.use_peers == 1
             self.point_alarm[self.bind_point[mine]] = self.active[mine] > 0
         return out
+
+    def evidence(self, i: int, b: int, value: float, limit: float) -> Evidence:
+        """The CUSUM's baseline (the learned mean of the value, or of its residual against
+        the peers' median) and how far the deciding sample was from it."""
+        seen = float(self._seen[i])
+        note = "residual against peers" if self.use_peers[b] else None
+        return Evidence.of(window_s=float(self.tau_s[b]), baseline=limit, delta=seen - limit,
+                           note=note)  # fmt: skip
 
     def restore(self, b: int, level: int, ts_ms: int) -> None:
         super().restore(b, level, ts_ms)
@@ -210,3 +224,10 @@ class StaleTable(KindTable):
         out = np.empty(self.n, dtype=np.int8)
         self.tick_fn(self.after_ms, self.level, self.last_good, self.active, enabled, now, out)
         return out
+
+    def evidence(self, i: int, b: int, value: float, limit: float) -> Evidence:
+        return Evidence.of(window_s=self.after_ms[b] / 1000.0)
+
+    def tick_evidence(self, b: int) -> Evidence:
+        """No good reading for `after_s`: the window; the last good reading's time."""
+        return Evidence.of(window_s=self.after_ms[b] / 1000.0)

@@ -26,9 +26,13 @@ def test_rules_backtest_writes_alarms_and_summary(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "t.low" in r.stdout
     lines = out.read_text().splitlines()
-    assert lines[0] == "ts,point,rule,kind,level,state,value"
+    assert lines[0].startswith("ts,point,rule,kind,level,state,value,limit,window_s,baseline")
     states = [line.split(",")[5] for line in lines[1:]]
     assert states == ["raised", "cleared"]
+    # the raise carries its evidence: the limit it went below, and the excess
+    raised = dict(zip(lines[0].split(","), lines[1].split(","), strict=True))
+    assert float(raised["baseline"]) == float(raised["limit"])
+    assert float(raised["delta"]) < 0
     assert lines[1].split(",")[0] == str(1_700_000_000_000 + 60 * 60_000)
 
     r = edge_agent("rules", "backtest", "--rules", "water", "--data", str(tmp_path / "nope.csv"))
