@@ -24,6 +24,7 @@ from rules.alarms import AlarmBook, Key
 from rules.compile import Binding, Csr, bind_rules, in_mode
 from rules.errors import RuleError
 from rules.events import AlarmState, AlarmTransition, Evidence, Member, PointMeta
+from rules.sampling import NotAssessing, not_assessing
 from rules.spec import CompositeRule, RuleBase, RuleSet
 from rules.tables import SAMPLE_TABLES, CompositeTable, KindTable
 
@@ -58,6 +59,8 @@ class Engine:
         composites = [r for r in ruleset.rules if isinstance(r, CompositeRule) and r.enabled]
         self.composite = CompositeTable(composites, self.tables, self.points)
         self.book = AlarmBook()
+        # bindings that can never raise at their point's poll interval: said, not silent
+        self.not_assessing: list[NotAssessing] = not_assessing(ruleset, self.points)
         self._silent = frozenset(r.id for r in ruleset.rules if not r.notify)
         self.mode = mode
         self._build_mode_index()

@@ -27,6 +27,9 @@ class PointMeta:
     range_lo: float = float("-inf")
     range_hi: float = float("inf")
     tags: Mapping[str, str] = field(default_factory=dict)
+    # seconds between readings (the device's poll_interval_s; a backtest's median step);
+    # None when unknown. Windows scale with it or refuse it (rules.sampling).
+    poll_s: float | None = None
 
     @property
     def key(self) -> str:

@@ -10,7 +10,12 @@ from typing import Any
 
 from edge_agent.cli.options import UsageError, add_json_option
 from edge_agent.cli.output import print_json
-from edge_agent.daemon.loading import DEFAULT_PACKS, load_everything, point_metas
+from edge_agent.daemon.loading import (
+    DEFAULT_PACKS,
+    load_everything,
+    point_metas,
+    sampling_problems,
+)
 from edge_agent.errors import ConfigError, Problem
 from edge_agent.store.query import reading_columns
 from rules.errors import RuleError
@@ -38,6 +43,13 @@ def register(sub: Any) -> None:
     )
     check.add_argument("files", nargs="*", metavar="FILE", help="rule files or pack names")
     check.add_argument("-c", "--config", type=Path, metavar="FILE", help="a gateway config")
+    check.add_argument(
+        "--poll-s",
+        type=float,
+        metavar="SECONDS",
+        help="also refuse rules that could never raise at this poll interval (with -c: "
+        "each device's poll_interval_s is used)",
+    )
     add_json_option(check)
     check.set_defaults(handler=cmd_check)
 
@@ -88,9 +100,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         ruleset: RuleSet
         if args.config is not None:
-            _, _, ruleset = load_everything(args.config)
+            cfg, profiles, ruleset = load_everything(args.config)
+            sampling = sampling_problems(cfg, profiles, ruleset, str(args.config))
         else:
             ruleset = load_rules(args.files, Path.cwd())
+            sampling = []
+        if args.poll_s is not None and args.config is None:
+            from rules.sampling import refusal  # binding rules needs numpy: only when asked
+
+            sampling = [
+                Problem(" ".join(args.files), f"rules[{r.id}]",
+                        f"rule {r.id} ({getattr(r, 'kind', '?')}): {why} at a poll interval of "
+                        f"{args.poll_s:g} s; it can never raise there")
+                for r in ruleset.rules
+                if r.enabled and (why := refusal(r, args.poll_s)) is not None
+            ]  # fmt: skip
+        if sampling:
+            raise ConfigError(sampling)
+    except ConfigError as err:
+        if args.json:
+            print_json({"ok": False, "problems": [p.__dict__ for p in err.problems]})
+            return 1
+        raise
     except RuleError as err:
         problems = [Problem(f, loc, m) for f, loc, m in err.problems]
         if args.json:
@@ -107,7 +138,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     # The backtest brings numpy and the numba kernels, its plot matplotlib: only it needs them.
-    from rules.backtest import format_summary, is_database, readings_from_columns, run_backtest
+    from rules.backtest import (
+        format_not_assessing,
+        format_summary,
+        is_database,
+        readings_from_columns,
+        run_backtest,
+    )
     from rules.backtest.plot import plot_backtest
 
     base_dir = Path.cwd()
@@ -150,6 +187,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                        "time_in_alarm_s": r.time_in_alarm_s, "first_ts": r.first_ts,
                        "last_ts": r.last_ts, "points": sorted(r.points)}
                       for r in result.summary],
+            "not_assessing": [n.to_dict() for n in result.not_assessing],
         })  # fmt: skip
         return 0
     sys.stdout.write(
@@ -158,6 +196,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         + f": {len(result.transitions)} alarm transitions\n\n"
     )
     sys.stdout.write(format_summary(result.summary) + "\n")
+    if result.not_assessing:
+        sys.stdout.write("\n" + format_not_assessing(result.not_assessing) + "\n")
     if args.out is not None:
         sys.stdout.write(f"\nalarm transitions written to {args.out}\n")
     if args.plot is not None:

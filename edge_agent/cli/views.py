@@ -172,6 +172,9 @@ def render_status(status: Mapping[str, Any]) -> str:
         out.append(f"ALARMS: {len(alarms)} active, most severe level {format_level(worst)}")
     else:
         out.append("ALARMS: none active")
+    for n in gw.get("not_assessing") or []:  # rules that can never raise at this poll rate
+        out.append(f"NOT ASSESSING: {n.get('rule')} on {n.get('point')}: {n.get('why')} "
+                   f"at a poll of {n.get('poll_s')} s")  # fmt: skip
     out.append("")
 
     line = f"uplink  {uplink.get('state', 'unknown')}"

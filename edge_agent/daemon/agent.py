@@ -220,6 +220,10 @@ class Agent:
     def rule_count(self) -> int:
         return len(self.detection.ruleset.rules)
 
+    @property
+    def not_assessing(self) -> list[dict[str, object]]:
+        return [n.to_dict() for n in self.detection.engine.not_assessing]
+
     def active_alarms(self) -> list[tuple[AlarmTransition, int]]:
         since = self.commit.raised_at
         return [(t, since.get(t.alarm_id, t.ts_ms)) for t in self.detection.active()]

@@ -63,6 +63,10 @@ class RunningGateway(Protocol):
     @property
     def rule_count(self) -> int: ...
 
+    @property
+    def not_assessing(self) -> list[dict[str, object]]:
+        """Rule bindings that cannot assess at their point's poll interval (rules.sampling)."""
+
     def active_alarms(self) -> list[tuple[AlarmTransition, int]]:
         """Every active alarm's latest transition, with when it was raised (ts ms)."""
 

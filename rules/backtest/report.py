@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rules.backtest.readings import Readings
 from rules.events import AlarmState, AlarmTransition
+from rules.sampling import NotAssessing
 
 OUT_COLUMNS = ("ts", "point", "rule", "kind", "level", "state", "value", "limit", "window_s",
                "baseline", "delta", "slope", "eta_s", "members")  # fmt: skip
@@ -35,6 +36,8 @@ class BacktestResult:
     skipped: int  # samples of points the points list does not know
     readings: Readings
     units: dict[str, str] = field(default_factory=dict)  # point key -> unit, for plots
+    # bindings that could never raise at their point's step in the data (rules.sampling)
+    not_assessing: list[NotAssessing] = field(default_factory=list)
 
 
 def summarize(transitions: Sequence[AlarmTransition], end_ts: int) -> list[RuleSummary]:
@@ -92,3 +95,13 @@ def format_summary(summary: Sequence[RuleSummary]) -> str:
                      iso(s.first_ts), iso(s.last_ts)))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+
+
+def format_not_assessing(items: Sequence[NotAssessing]) -> str:
+    """The bindings that could not assess at the data's step, one line each (empty: none)."""
+    if not items:
+        return ""
+    lines = [f"not assessing ({len(items)}): these rules could never raise on these points"]
+    lines += [f"  {n.rule} ({n.kind}) on {n.point}: {n.why} at a step of {n.poll_s:g} s"
+              for n in items]  # fmt: skip
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ from rules.compile import Binding
 from rules.events import Evidence, PointMeta
 from rules.kernels import drift, flatline, peers, spike, stale
 from rules.kernels import range as range_
+from rules.sampling import FLAT_POLLS, STALE_POLLS, scaled
 from rules.spec import DriftRule
 from rules.tables.base import KindTable, Outputs, ms
 
@@ -31,7 +32,9 @@ class FlatlineTable(KindTable):
             return p.range_lo + r.epsilon if ok else -math.inf
 
         self.floor = self.column(floor, np.float64)
-        self.dur_ms = self.column(lambda r, _: ms(r.duration_s), np.int64)
+        self.dur_ms = self.column(
+            lambda r, p: ms(scaled(r.duration_s, p.poll_s, FLAT_POLLS)), np.int64
+        )
         self.level = self.column(lambda r, _: r.level, np.int8)
         self.run_lo = self.state("run_lo", (), np.float64, 0.0)
         self.run_hi = self.state("run_hi", (), np.float64, 0.0)
@@ -209,7 +212,9 @@ class StaleTable(KindTable):
 
     def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
         super().__init__(bindings, points)
-        self.after_ms = self.column(lambda r, _: ms(r.after_s), np.int64)
+        self.after_ms = self.column(
+            lambda r, p: ms(scaled(r.after_s, p.poll_s, STALE_POLLS)), np.int64
+        )
         self.level = self.column(lambda r, _: r.level, np.int8)
         self.last_good = self.state("last_good", (), np.int64, -1)
 

@@ -12,6 +12,7 @@ import numpy as np
 from rules.compile import Binding, tag_number
 from rules.events import Evidence, PointMeta
 from rules.kernels import accumulation, night_flow, rate, threshold, trend
+from rules.sampling import SMOOTH_POLLS, scaled
 from rules.spec import ThresholdRule
 from rules.tables.base import KindTable, Outputs, ms
 
@@ -239,7 +240,9 @@ class NightFlowTable(KindTable):
             lambda r, _: (ms(r.night_end_h * 3600) - ms(r.night_start_h * 3600)) % day, np.int64
         )
         self.off_ms = self.column(lambda r, _: ms(r.utc_offset_h * 3600), np.int64)
-        self.smooth_ms = self.column(lambda r, _: ms(r.smooth_s), np.int64)
+        self.smooth_ms = self.column(
+            lambda r, p: ms(scaled(r.smooth_s, p.poll_s, SMOOTH_POLLS)), np.int64
+        )
         self.frac = self.column(lambda r, _: r.rise_fraction, np.float64)
         self.rabs = self.column(lambda r, _: r.rise_abs, np.float64)
         self.min_n = self.column(lambda r, _: r.min_nights, np.int64)

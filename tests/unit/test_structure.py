@@ -86,6 +86,8 @@ LAZY_IMPORTS: dict[str, str] = {
     "edge_agent.cli": "`edge-agent status` must not pay for numba and pydantic models",
     "edge_agent.cli.run_cmd": "only `run` and `demo` load the daemon (numba, pymodbus, aiomqtt)",
     "edge_agent.cli.rules_cmd": "only a backtest loads the engine; only --plot loads matplotlib",
+    "edge_agent.daemon.loading": "checking rules against poll intervals binds them (numpy); "
+    "`status` starts without numpy",
     "drivers.bus": "a gateway without serial lines never imports pyserial, and the reverse",
     "rules.backtest.plot": "matplotlib is an optional extra, imported only to draw",
 }
