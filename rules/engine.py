@@ -15,8 +15,9 @@ engine for new rules and carries over the state of unchanged bindings.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from rules.events import AlarmState, AlarmTransition, Evidence, Member, PointMet
 from rules.sampling import NotAssessing, not_assessing
 from rules.spec import CompositeRule, RuleBase, RuleSet
 from rules.tables import SAMPLE_TABLES, CompositeTable, KindTable
+from rules.tables.baseline import BaselineTable
 
 # (ts_ms, kind, binding, new level, value, limit, eta_s, evidence) of one kernel output
 Change = tuple[int, str, int, int, float, float, float | None, Evidence | None]
@@ -325,6 +327,43 @@ class Engine:
             return rules, [o.override for o in rs.overrides if o.override.rule in members]
 
         return defs(self.ruleset) == defs(ruleset)
+
+    # -- learned baselines ----------------------------------------------------------------------
+
+    def learned(self) -> dict[tuple[str, str], dict[str, list[Any]]]:
+        """Every baseline binding's learned state by (rule id, point key), for the store."""
+        t = self.tables.get("baseline")
+        if not isinstance(t, BaselineTable):
+            return {}
+        return {(bd.rule.id, self.points[bd.point_idx].key): t.learned(b)
+                for b, bd in enumerate(t.bindings)}  # fmt: skip
+
+    def learning(self) -> list[dict[str, Any]]:
+        """Baseline bindings still in their cold start: rule, point, share of slots learned,
+        and whether a fixed limit decides meanwhile (status, `rules check`)."""
+        t = self.tables.get("baseline")
+        if not isinstance(t, BaselineTable):
+            return []
+        out = []
+        for b, bd in enumerate(t.bindings):
+            warm = t.warm_fraction(b)
+            if warm < 1.0:
+                out.append({"rule": bd.rule.id, "point": self.points[bd.point_idx].key,
+                            "learned": round(warm, 3),
+                            "fixed_limit": not np.isnan(t.cold_limit[b])})  # fmt: skip
+        return out
+
+    def load_learned(self, stored: Mapping[tuple[str, str], dict[str, list[Any]]]) -> int:
+        """Take back what the store kept (after a restart); returns the bindings restored.
+        A binding whose slot layout changed (slot_s, weekends) starts learning again."""
+        t = self.tables.get("baseline")
+        if not isinstance(t, BaselineTable):
+            return 0
+        done = 0
+        for b, bd in enumerate(t.bindings):
+            data = stored.get((bd.rule.id, self.points[bd.point_idx].key))
+            done += data is not None and t.load_learned(b, data)
+        return done
 
     # -- modes ----------------------------------------------------------------------------------
 

@@ -129,11 +129,24 @@ def cmd_check(args: argparse.Namespace) -> int:
             return 1
         raise ConfigError(problems) from err
     rules = [{"id": r.id, "kind": str(getattr(r, "kind", "?"))} for r in ruleset.rules]
+    notes = [cold_start_note(r) for r in ruleset.rules if getattr(r, "kind", "") == "baseline"]
     if args.json:
-        print_json({"ok": True, "rules": rules})
+        print_json({"ok": True, "rules": rules, "notes": notes})
     else:
         sys.stdout.write(f"OK: {len(rules)} rules\n")
+        sys.stdout.writelines(f"note: {n}\n" for n in notes)
     return 0
+
+
+def cold_start_note(rule: Any) -> str:
+    """What a baseline rule does before it has learned (its cold start)."""
+    meanwhile = (
+        f"cold_limit = {rule.cold_limit:g} decides meanwhile"
+        if rule.cold_limit is not None
+        else "it cannot assess until then"
+    )
+    return (f"rule {rule.id} (baseline) learns each point's day from its own readings: "
+            f"a slot decides after {rule.min_days} days learned; {meanwhile}")  # fmt: skip
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:

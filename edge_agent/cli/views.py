@@ -175,6 +175,10 @@ def render_status(status: Mapping[str, Any]) -> str:
     for n in gw.get("not_assessing") or []:  # rules that can never raise at this poll rate
         out.append(f"NOT ASSESSING: {n.get('rule')} on {n.get('point')}: {n.get('why')} "
                    f"at a poll of {n.get('poll_s')} s")  # fmt: skip
+    for n in gw.get("learning") or []:  # baselines in their cold start
+        meanwhile = "its fixed limit decides meanwhile" if n.get("fixed_limit") else "silent"
+        out.append(f"LEARNING: {n.get('rule')} on {n.get('point')}: "
+                   f"{float(n.get('learned') or 0):.0%} of slots learned; {meanwhile}")  # fmt: skip
     out.append("")
 
     line = f"uplink  {uplink.get('state', 'unknown')}"

@@ -67,6 +67,10 @@ class RunningGateway(Protocol):
     def not_assessing(self) -> list[dict[str, object]]:
         """Rule bindings that cannot assess at their point's poll interval (rules.sampling)."""
 
+    @property
+    def learning(self) -> list[dict[str, object]]:
+        """Baseline rule bindings still in their cold start (share of slots learned)."""
+
     def active_alarms(self) -> list[tuple[AlarmTransition, int]]:
         """Every active alarm's latest transition, with when it was raised (ts ms)."""
 

@@ -69,6 +69,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE alarms ADD COLUMN evidence TEXT;
     """,
+    # detection: learned time-of-day baselines, one JSON document per (rule, point), so a
+    # restart does not start the cold start again.
+    """
+    CREATE TABLE baselines (
+        rule     TEXT NOT NULL,
+        point    TEXT NOT NULL,
+        state    TEXT NOT NULL,
+        saved_ms INTEGER NOT NULL,
+        PRIMARY KEY (rule, point)
+    );
+    """,
 ]
 
 

@@ -12,10 +12,11 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from edge_agent.clock import now_ms, t_mono
 from edge_agent.records import AlarmTransition, DevicePoll
-from edge_agent.store import alarms, limits, migrations, outbox, readings
+from edge_agent.store import alarms, baselines, limits, migrations, outbox, readings
 from edge_agent.store import seq as counters
 from edge_agent.store.db import connect, transaction
 from edge_agent.store.errors import StoreError
@@ -285,6 +286,20 @@ class Store:
     def prune(self, retention_s: float) -> int:
         """Forget delivered readings and cleared alarms older than `retention_s`."""
         return limits.prune_history(self.conn, now_ms() - int(retention_s * 1000))
+
+    def save_baselines(self, learned: baselines.Learned) -> int:
+        """Keep what detection learned (one transaction); returns the pairs saved."""
+        n = 0
+
+        def write() -> None:
+            nonlocal n
+            n = baselines.save(self.conn, learned, now_ms())
+
+        self._commit(write)
+        return n
+
+    def load_baselines(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return baselines.load(self.conn)
 
     def size_bytes(self) -> int:
         return limits.used_bytes(self.conn)

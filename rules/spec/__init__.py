@@ -27,6 +27,7 @@ from rules.spec.base import (
     Seconds,
     SpecModel,
 )
+from rules.spec.baseline import BaselineRule
 from rules.spec.composite import CompositeRule
 from rules.spec.health import DriftRule, FlatlineRule, RangeRule, SpikeRule, StaleRule
 from rules.spec.kinds import RULE_KINDS, Rule
@@ -52,6 +53,7 @@ __all__ = [
     "PACKS",
     "RULE_KINDS",
     "AccumulationRule",
+    "BaselineRule",
     "BoundRule",
     "CompositeRule",
     "DriftRule",

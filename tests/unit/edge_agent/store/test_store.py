@@ -375,3 +375,19 @@ def test_evidence_is_kept_with_its_transition_and_survives_reopen(tmp_path: Path
     assert row.alarm is not None
     assert row.alarm.evidence == ev
     store.close()
+
+
+def test_learned_baselines_survive_reopen_and_replace_by_rule_and_point(tmp_path: Path) -> None:
+    db = tmp_path / "buffer.db"
+    store = Store.open(db, codec=STORED_READINGS, commit_interval_s=0)
+    assert store.load_baselines() == {}
+    store.save_baselines({("flow.high", "fm-1/flow"): {"mean": [1.0, 2.0], "days": [3, 0]}})
+    store.save_baselines({("flow.high", "fm-1/flow"): {"mean": [1.5, 2.0], "days": [4, 0]},
+                          ("flow.high", "fm-2/flow"): {"mean": [9.0], "days": [1]}})  # fmt: skip
+    store.close()
+    store = Store.open(db, codec=STORED_READINGS, commit_interval_s=0)
+    assert store.load_baselines() == {
+        ("flow.high", "fm-1/flow"): {"mean": [1.5, 2.0], "days": [4, 0]},
+        ("flow.high", "fm-2/flow"): {"mean": [9.0], "days": [1]},
+    }
+    store.close()
