@@ -81,8 +81,6 @@ class Evidence:
     delta: float | None = None
     slope: float | None = None
     eta_s: float | None = None
-    # why (raised and level-changed transitions; None on cleared/acked and on old rows)
-    evidence: Evidence | None = None
     members: tuple[Member, ...] = ()
     note: str | None = None
 

@@ -8,9 +8,10 @@ samples n and the distinct days D learned. The spread is s = max(1.2533 a, sigma
 (1.2533 a is sigma for normal residuals). A slot is warm once D >= min_days.
 
 Decision on a sample x with sign g (+1 above, -1 below): when warm, the threshold is
-thr = m + g max(n_sigma s, min_delta); in cold start thr = cold_limit (NaN: the
-binding cannot assess yet). The condition is g (x - thr) >= 0; it must hold for on_ms
-to raise `level` and be false for off_ms to clear (as rules.kernels.rate).
+thr = m + g max(n_sigma s, min_delta, min_fraction |m|); in cold start
+thr = cold_limit (NaN: the binding cannot assess yet). The condition is g (x - thr) >= 0;
+it must hold for on_ms to raise `level` and be false for off_ms to clear (as
+rules.kernels.rate).
 
 Learning, after the decision, only while the binding is neither pending nor active
 (an incident never becomes the baseline): D += 1 on a new day for the slot, n += 1,
@@ -22,7 +23,8 @@ interval). O(1) per sample; NaN or bad quality skips.
 
 State (per binding b, slot k): mean[b, K], mad[b, K] float64, n[b, K], days[b, K],
 last_day[b, K] int64; active[b] int8, cond_since[b], clear_since[b] int64.
-Parameters: sign[b] int8, n_sigma[b], min_delta[b], sigma_min[b], cold_limit[b] float64,
+Parameters: sign[b] int8, n_sigma[b], min_delta[b], min_fraction[b], sigma_min[b],
+cold_limit[b] float64,
 utc_ms[b], slot_ms[b], n_slots[b], weekends[b] int8 (0/1), learn_days[b], min_days[b],
 on_ms[b], off_ms[b] int64, level[b] int8.
 Outputs as rules.kernels.threshold (out_limit = thr), plus out_base[m] (m at a raise,
@@ -45,6 +47,7 @@ def step(
     sign: np.ndarray,
     n_sigma: np.ndarray,
     min_delta: np.ndarray,
+    min_fraction: np.ndarray,
     sigma_min: np.ndarray,
     cold_limit: np.ndarray,
     utc_ms: np.ndarray,
@@ -96,7 +99,7 @@ def step(
         thr = np.nan
         cold = False
         if warm:
-            thr = m + g * max(n_sigma[b] * s, min_delta[b])
+            thr = m + g * max(n_sigma[b] * s, min_delta[b], min_fraction[b] * abs(m))
         elif not np.isnan(cold_limit[b]):
             thr = cold_limit[b]
             cold = True

@@ -10,8 +10,9 @@ smooth_s. The night is closed by the first good sample after its window: with at
 `min_nights` earlier MNFs in the ring, the baseline is their median and the threshold
 thr = max(median (1 + rise_fraction), median + rise_abs); MNF >= thr extends the streak of
 exceeding nights, anything else ends it. `nights` in a row raise `level`; a night that does
-not exceed clears. Then the MNF enters the ring of the last `history` nights (every night
-does, so a lasting change becomes the baseline after about history / 2 nights). A night
+not exceed clears. Then the MNF enters the ring of the last `history` nights, unless it
+exceeded: a night of a lasting leak is never learned, so the leak stays alarmed until the
+night flow returns (it never becomes the baseline). A night
 without a warm smoothed sample in its window is no information: ring and streak stay.
 O(history) = O(1) work per sample. NaN, bad quality and late (out of order) readings skip.
 
@@ -112,9 +113,10 @@ def step(
                     out_value[i] = mnf
                     out_base[i] = med
                     n_changed += 1
-            ring[b, ring_pos[b]] = mnf
-            ring_pos[b] = (ring_pos[b] + 1) % hist[b]
-            ring_n[b] = min(n + 1, hist[b])
+            if streak[b] == 0:  # a night that exceeded is never learned: a leak stays a leak
+                ring[b, ring_pos[b]] = mnf
+                ring_pos[b] = (ring_pos[b] + 1) % hist[b]
+                ring_n[b] = min(n + 1, hist[b])
         if ew_start[b] < 0 or t - ew_t[b] > smooth_ms[b]:
             ew[b] = x
             ew_start[b] = t

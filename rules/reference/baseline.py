@@ -29,7 +29,8 @@ def _slot(t_ms: int, utc_ms: int, slot_ms: int, n_slots: int, weekends: bool) ->
 
 
 def step(
-    sign: np.ndarray, n_sigma: np.ndarray, min_delta: np.ndarray, sigma_min: np.ndarray,
+    sign: np.ndarray, n_sigma: np.ndarray, min_delta: np.ndarray, min_fraction: np.ndarray,
+    sigma_min: np.ndarray,
     cold_limit: np.ndarray, utc_ms: np.ndarray, slot_ms: np.ndarray, n_slots: np.ndarray,
     weekends: np.ndarray, learn_days: np.ndarray, min_days: np.ndarray, on_ms: np.ndarray,
     off_ms: np.ndarray, level: np.ndarray, mean: np.ndarray, mad: np.ndarray, n: np.ndarray,
@@ -51,7 +52,8 @@ def step(
         sigma = max(MAD_TO_SIGMA * float(mad[b, k]), float(sigma_min[b]))
         g = float(sign[b])
         if warm:
-            thr = m + g * max(float(n_sigma[b]) * sigma, float(min_delta[b]))
+            margin = max(float(n_sigma[b]) * sigma, float(min_delta[b]))
+            thr = m + g * max(margin, float(min_fraction[b]) * abs(m))
         else:
             thr = float(cold_limit[b])  # NaN: nothing to compare with yet
         cond = not math.isnan(thr) and g * (x - thr) >= 0.0

@@ -76,9 +76,10 @@ def step(
                     active[b] = out_level[i] = new
                     out_limit[i], out_value[i], out_base[i] = thr, mnf, med
                     n_changed += 1
-            ring[b, pos] = mnf
-            ring_pos[b] = (pos + 1) % h
-            ring_n[b] = min(n + 1, h)
+            if int(streak[b]) == 0:  # exceeding nights (a leak) are not learned
+                ring[b, pos] = mnf
+                ring_pos[b] = (pos + 1) % h
+                ring_n[b] = min(n + 1, h)
         dt = t - int(ew_t[b])
         if not started or dt > int(smooth_ms[b]):
             ew[b], ew_start[b] = x, t

@@ -14,8 +14,9 @@ class BaselineRule(BoundRule):
 
     Per slot of `slot_s` (15 min) and day type (weekday / weekend when `weekends`), the
     expected value and its robust spread, learned over about `learn_days` days. Raised when
-    the reading is beyond the expected value by `n_sigma` spreads and by at least
-    `min_delta` (in the point's unit: the amount that matters for the district). Until a
+    the reading is beyond the expected value by `n_sigma` spreads, by at least `min_delta`
+    (in the point's unit) and by `min_fraction` of the expected value (the amount that
+    matters for the district, e.g. 5 % of its inflow). Until a
     slot has `min_days` days learned (cold start), `cold_limit` (a fixed limit, in the
     point's unit) decides instead, or nothing does when it is not given. Samples taken
     while the alarm is pending or active are not learned, so a lasting leak stays alarmed
@@ -26,6 +27,7 @@ class BaselineRule(BoundRule):
     direction: Literal["above", "below"]
     n_sigma: Positive = 4.0
     min_delta: NonNeg = 0.0
+    min_fraction: NonNeg = 0.0  # and at least this share of the expected value (5 % = 0.05)
     sigma_min: Positive = 1e-6  # floor of the spread, in the point's unit (quantisation)
     slot_s: Annotated[float, Field(ge=60, le=21_600)] = 900.0
     weekends: bool = True

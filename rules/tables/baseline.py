@@ -33,6 +33,7 @@ class BaselineTable(PeerResiduals):
         self.sign = self.column(lambda r, _: 1 if r.direction == "above" else -1, np.int8)
         self.n_sigma = self.column(lambda r, _: r.n_sigma, np.float64)
         self.min_delta = self.column(lambda r, _: r.min_delta, np.float64)
+        self.min_fraction = self.column(lambda r, _: r.min_fraction, np.float64)
         self.sigma_min = self.column(lambda r, _: r.sigma_min, np.float64)
         self.cold_limit = self.column(
             lambda r, _: np.nan if r.cold_limit is None else r.cold_limit, np.float64
@@ -65,7 +66,8 @@ class BaselineTable(PeerResiduals):
         self.cold = np.empty(bind.shape[0], dtype=np.int8)
         value = self._seen = self.residuals(bind, ts, value, good)
         self.step(
-            self.sign, self.n_sigma, self.min_delta, self.sigma_min, self.cold_limit,
+            self.sign, self.n_sigma, self.min_delta, self.min_fraction, self.sigma_min,
+            self.cold_limit,
             self.utc_ms, self.slot_ms, self.n_slots, self.weekends, self.learn_days,
             self.min_days, self.on_ms, self.off_ms, self.level, self.mean, self.mad,
             self.n_seen, self.days, self.last_day, self.active, self.cond_since,

@@ -82,6 +82,7 @@ RULES: dict[str, Any] = {
     "baseline": st.fixed_dictionaries({
         "direction": st.sampled_from(["above", "below"]),
         "n_sigma": st.sampled_from([0.5, 3.0]), "min_delta": st.sampled_from([0.0, 0.1]),
+        "min_fraction": st.sampled_from([0.0, 0.05]),
         "sigma_min": st.sampled_from([1e-3, 0.05]), "slot_s": st.sampled_from([60.0, 900.0]),
         "weekends": st.booleans(), "utc_offset_h": st.sampled_from([-5.0, 0.0, 8.0]),
         "learn_days": st.integers(1, 3), "min_days": st.integers(1, 2),
