@@ -48,6 +48,9 @@ RULES = {
     "stale": {"after_s": 300},
     "drift": {"warmup": 30, "sigma_min": 0.001},
     "drift-peers": {"warmup": 30, "sigma_min": 0.001, "against": "peers"},
+    "baseline": {"direction": "below", "n_sigma": 4, "min_delta": 0.01, "min_days": 1},
+    "baseline-peers": {"direction": "below", "n_sigma": 4, "min_delta": 0.01, "min_days": 1,
+                       "against": "peers"},
 }  # fmt: skip
 
 
@@ -67,7 +70,8 @@ def table(name: str, n_points: int) -> KindTable:
     kind = name.split("-")[0]
     metas = [PointMeta(f"d{i}", "p", "pressure", "MPa", 0.0, 1.6, {"zone": str(i // 8)})
              for i in range(n_points)]  # fmt: skip
-    params = {**RULES[name], **({"peers_scope": "zone"} if name == "drift-peers" else {})}
+    peers = name.endswith("-peers")
+    params = {**RULES[name], **({"peers_scope": "zone"} if peers else {})}
     rule = RULE_KINDS[kind].model_validate({"id": name, "kind": kind, "points": ["*"], **params})
     return SAMPLE_TABLES[kind]([Binding(rule, i) for i in range(n_points)], metas)
 

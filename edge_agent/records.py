@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from drivers.base import Quality
-from rules.events import AlarmState, AlarmTransition
+from rules.events import AlarmState, AlarmTransition, Evidence, Member
 
 __all__ = [
     "ActionEvent",
@@ -17,7 +17,9 @@ __all__ = [
     "AlarmState",
     "AlarmTransition",
     "DevicePoll",
+    "Evidence",
     "Json",
+    "Member",
     "Quality",
     "Reading",
     "finite",

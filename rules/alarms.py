@@ -14,7 +14,7 @@ import math
 import os
 from dataclasses import dataclass, replace
 
-from rules.events import AlarmState, AlarmTransition, PointMeta
+from rules.events import AlarmState, AlarmTransition, Evidence, PointMeta
 
 Key = tuple[str, int]  # (kind, binding index)
 
@@ -36,7 +36,7 @@ class AlarmBook:
 
     def change(
         self, key: Key, rule: str, meta: PointMeta, level: int, ts_ms: int, value: float,
-        limit: float, eta_s: float | None,
+        limit: float, eta_s: float | None, evidence: Evidence | None = None,
     ) -> AlarmTransition:  # fmt: skip
         """The transition for binding `key` going to `level` (0 = cleared), recorded."""
         alarm = self.alarms.get(key)
@@ -58,6 +58,7 @@ class AlarmBook:
             alarm_id=alarm_id, ts_ms=ts_ms, device=device, point=point, rule=rule,
             kind=key[0], level=level, state=state, value=value, limit=limit, unit=meta.unit,
             eta_s=None if eta_s is None or math.isnan(eta_s) else eta_s,
+            evidence=None if state is AlarmState.CLEARED else evidence,
         )  # fmt: skip
         if state is AlarmState.CLEARED:
             if alarm is not None:

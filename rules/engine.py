@@ -15,20 +15,23 @@ engine for new rules and carries over the state of unchanged bindings.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from rules.alarms import AlarmBook, Key
 from rules.compile import Binding, Csr, bind_rules, in_mode
 from rules.errors import RuleError
-from rules.events import AlarmState, AlarmTransition, PointMeta
+from rules.events import AlarmState, AlarmTransition, Evidence, Member, PointMeta
+from rules.sampling import NotAssessing, not_assessing
 from rules.spec import CompositeRule, RuleBase, RuleSet
 from rules.tables import SAMPLE_TABLES, CompositeTable, KindTable
+from rules.tables.baseline import BaselineTable
 
-# (ts_ms, kind, binding, new level, value, limit, eta_s) of one kernel output
-Change = tuple[int, str, int, int, float, float, float | None]
+# (ts_ms, kind, binding, new level, value, limit, eta_s, evidence) of one kernel output
+Change = tuple[int, str, int, int, float, float, float | None, Evidence | None]
 
 
 class Engine:
@@ -58,6 +61,8 @@ class Engine:
         composites = [r for r in ruleset.rules if isinstance(r, CompositeRule) and r.enabled]
         self.composite = CompositeTable(composites, self.tables, self.points)
         self.book = AlarmBook()
+        # bindings that can never raise at their point's poll interval: said, not silent
+        self.not_assessing: list[NotAssessing] = not_assessing(ruleset, self.points)
         self._silent = frozenset(r.id for r in ruleset.rules if not r.notify)
         self.mode = mode
         self._build_mode_index()
@@ -118,9 +123,9 @@ class Engine:
             for i in np.flatnonzero(level >= 0):
                 e = None if eta is None else float(eta[i])
                 v = float(val[i]) if shown is None else float(shown[i])
-                changes.append(
-                    (int(ts[i]), kind, int(bind[i]), int(level[i]), v, float(limit[i]), e)
-                )  # fmt: skip
+                b, lv, lim = int(bind[i]), int(level[i]), float(limit[i])
+                ev = table.evidence(int(i), b, v, lim) if lv > 0 else None
+                changes.append((int(ts[i]), kind, b, lv, v, lim, e, ev))
         out = self._apply(changes)
         if ts_ms.shape[0] and self.tick_every_ms > 0:
             t_last = int(ts_ms[-1])
@@ -140,18 +145,22 @@ class Engine:
             after_ms = getattr(table, "after_ms", None)
             for b in np.flatnonzero(level >= 0):
                 lim = float(after_ms[b]) / 1000.0 if after_ms is not None else float("nan")
-                changes.append((ts_ms, kind, int(b), int(level[b]), float("nan"), lim, None))
+                ev = table.tick_evidence(int(b)) if level[b] > 0 else None
+                changes.append((ts_ms, kind, int(b), int(level[b]), float("nan"), lim, None, ev))
         out = self._apply(changes)
         level = self.composite.tick(now, self._enabled["composite"])
         assert level is not None
         for b in np.flatnonzero(level >= 0):
+            ev = self._members_evidence(int(b), ts_ms, None) if level[b] > 0 else None
             out.append(self._transition("composite", int(b), int(level[b]), ts_ms,
-                                        float("nan"), float("nan"), None))  # fmt: skip
+                                        float("nan"), float("nan"), None, ev))  # fmt: skip
         return self._audible(out)
 
     def _apply(self, changes: list[Change]) -> list[AlarmTransition]:
         changes.sort(key=lambda c: c[0])  # stable: kinds keep their order within one ts
-        out = [self._transition(k, b, lv, t, v, lim, e) for t, k, b, lv, v, lim, e in changes]
+        out = [
+            self._transition(k, b, lv, t, v, lim, e, ev) for t, k, b, lv, v, lim, e, ev in changes
+        ]
         return self._audible(out + self._couple(changes))
 
     def _audible(self, transitions: list[AlarmTransition]) -> list[AlarmTransition]:
@@ -163,33 +172,65 @@ class Engine:
         """Feed member level changes to the composite bindings they fill."""
         route, enabled = self.composite.route, self._enabled["composite"]
         events = [
-            (t, cb, s, lv, v, lim, e)
-            for t, k, b, lv, v, lim, e in changes
+            (t, cb, s, lv, v, lim, e, ev)
+            for t, k, b, lv, v, lim, e, ev in changes
             for cb, s in route.get((k, b), ())
             if enabled[cb]
         ]
         if not events:
             return []
-        ev = np.array([(cb, s, t, lv) for t, cb, s, lv, _, _, _ in events], dtype=np.int64)
+        comp = self.composite
+        for t, cb, s, lv, v, _, _, mev in events:
+            if lv > 0:  # what each member said when it was raised, for the evidence
+                p = self.points[int(comp.slot_point[cb, s])]
+                rule = comp.bindings[cb].rule.of[int(comp.slot_rule[cb, s])]  # type: ignore[attr-defined]
+                delta = None if mev is None else mev.delta
+                comp.slot_member[(cb, s)] = Member(p.device, p.point, rule, t, v, delta)
+        arr = np.array([(cb, s, t, lv) for t, cb, s, lv, _, _, _, _ in events], dtype=np.int64)
         level = self.composite.feed(
-            np.ascontiguousarray(ev[:, 0]), np.ascontiguousarray(ev[:, 1]),
-            np.ascontiguousarray(ev[:, 2]), ev[:, 3].astype(np.int8),
+            np.ascontiguousarray(arr[:, 0]), np.ascontiguousarray(arr[:, 1]),
+            np.ascontiguousarray(arr[:, 2]), arr[:, 3].astype(np.int8),
         )  # fmt: skip
         out = []
         for i in np.flatnonzero(level >= 0):
             # a composite reports the value, limit and eta of the member change that decided it
-            t, cb, _, _, v, lim, e = events[i]
-            out.append(self._transition("composite", cb, int(level[i]), t, v, lim, e))
+            t, cb, _, _, v, lim, e, evd = events[i]
+            ev = self._members_evidence(cb, t, evd) if level[i] > 0 else None
+            out.append(self._transition("composite", cb, int(level[i]), t, v, lim, e, ev))
         return out
+
+    def _members_evidence(self, cb: int, ts_ms: int, decided: Evidence | None) -> Evidence:
+        """A composite's evidence: its window, the deciding member's baseline, delta and eta,
+        and every member alarm that counted (active, or raised within the window)."""
+        comp = self.composite
+        window = int(comp.window_ms[cb])
+        members = [
+            m
+            for s in range(comp.slot_rule.shape[1])
+            if (m := comp.slot_member.get((cb, s))) is not None
+            and (comp.slot_active[cb, s] or ts_ms - m.ts_ms <= window)
+        ]
+        members.sort(key=lambda m: (m.ts_ms, m.device, m.point, m.rule))
+        d = decided or Evidence()
+        return Evidence(window_s=window / 1000.0, baseline=d.baseline, delta=d.delta,
+                        slope=d.slope, eta_s=d.eta_s, members=tuple(members))  # fmt: skip
 
     def _transition(
         self, kind: str, b: int, level: int, ts_ms: int, value: float, limit: float,
-        eta_s: float | None,
+        eta_s: float | None, evidence: Evidence | None = None,
     ) -> AlarmTransition:  # fmt: skip
         table = self.composite if kind == "composite" else self.tables[kind]
         meta = self.points[table.point_of(b)]
         return self.book.change(
-            (kind, b), table.bindings[b].rule.id, meta, level, ts_ms, value, limit, eta_s
+            (kind, b),
+            table.bindings[b].rule.id,
+            meta,
+            level,
+            ts_ms,
+            value,
+            limit,
+            eta_s,
+            evidence,
         )
 
     # -- alarms ---------------------------------------------------------------------------------
@@ -286,6 +327,43 @@ class Engine:
             return rules, [o.override for o in rs.overrides if o.override.rule in members]
 
         return defs(self.ruleset) == defs(ruleset)
+
+    # -- learned baselines ----------------------------------------------------------------------
+
+    def learned(self) -> dict[tuple[str, str], dict[str, list[Any]]]:
+        """Every baseline binding's learned state by (rule id, point key), for the store."""
+        t = self.tables.get("baseline")
+        if not isinstance(t, BaselineTable):
+            return {}
+        return {(bd.rule.id, self.points[bd.point_idx].key): t.learned(b)
+                for b, bd in enumerate(t.bindings)}  # fmt: skip
+
+    def learning(self) -> list[dict[str, Any]]:
+        """Baseline bindings still in their cold start: rule, point, share of slots learned,
+        and whether a fixed limit decides meanwhile (status, `rules check`)."""
+        t = self.tables.get("baseline")
+        if not isinstance(t, BaselineTable):
+            return []
+        out = []
+        for b, bd in enumerate(t.bindings):
+            warm = t.warm_fraction(b)
+            if warm < 1.0:
+                out.append({"rule": bd.rule.id, "point": self.points[bd.point_idx].key,
+                            "learned": round(warm, 3),
+                            "fixed_limit": not np.isnan(t.cold_limit[b])})  # fmt: skip
+        return out
+
+    def load_learned(self, stored: Mapping[tuple[str, str], dict[str, list[Any]]]) -> int:
+        """Take back what the store kept (after a restart); returns the bindings restored.
+        A binding whose slot layout changed (slot_s, weekends) starts learning again."""
+        t = self.tables.get("baseline")
+        if not isinstance(t, BaselineTable):
+            return 0
+        done = 0
+        for b, bd in enumerate(t.bindings):
+            data = stored.get((bd.rule.id, self.points[bd.point_idx].key))
+            done += data is not None and t.load_learned(b, data)
+        return done
 
     # -- modes ----------------------------------------------------------------------------------
 

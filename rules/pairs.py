@@ -8,6 +8,7 @@ from typing import Any
 
 from rules.kernels import (
     accumulation,
+    baseline,
     composite,
     drift,
     flatline,
@@ -21,6 +22,7 @@ from rules.kernels import (
 )
 from rules.kernels import range as range_
 from rules.reference import accumulation as r_accumulation
+from rules.reference import baseline as r_baseline
 from rules.reference import composite as r_composite
 from rules.reference import drift as r_drift
 from rules.reference import flatline as r_flatline
@@ -48,6 +50,7 @@ PAIRS: dict[str, tuple[Fn, Fn]] = {
     "stale.tick": (stale.tick, r_stale.tick),
     "drift.step": (drift.step, r_drift.step),
     "peers.residual": (peers.residual, r_peers.residual),
+    "baseline.step": (baseline.step, r_baseline.step),
     "composite.step": (composite.step, r_composite.step),
     "composite.tick": (composite.tick, r_composite.tick),
 }

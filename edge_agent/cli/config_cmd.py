@@ -10,7 +10,7 @@ from typing import Any
 from edge_agent.cli.options import add_config_option, add_json_option
 from edge_agent.cli.output import print_json
 from edge_agent.config import GatewayConfig, secret_warnings
-from edge_agent.daemon.loading import load_everything
+from edge_agent.daemon.loading import load_everything, sampling_problems
 from edge_agent.errors import ConfigError
 
 
@@ -43,7 +43,10 @@ def register(sub: Any) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     try:
-        cfg, _profiles, ruleset = load_everything(args.config)
+        cfg, profiles, ruleset = load_everything(args.config)
+        problems = sampling_problems(cfg, profiles, ruleset, str(args.config))
+        if problems:  # a rule that could never raise at its device's poll interval
+            raise ConfigError(problems)
     except ConfigError as err:
         if args.json:
             print_json({"ok": False, "problems": [p.__dict__ for p in err.problems]})

@@ -7,7 +7,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -91,3 +91,33 @@ def format_bytes(n: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{n} B"  # pragma: no cover - loop always returns
+
+
+def format_evidence(ev: Mapping[str, Any] | None, unit: str | None = None) -> str:
+    """An alarm's evidence on one line: `window 1m00s, baseline 0.4 MPa, delta -0.1 MPa,
+    members pt-1/pressure (-0.1 at 12:00:05Z), ...`; empty without evidence."""
+    if not ev:
+        return ""
+    parts = []
+    if ev.get("window_s") is not None:
+        parts.append(f"window {format_duration(float(ev['window_s']) * 1000)}")
+    for key in ("baseline", "delta"):
+        if ev.get(key) is not None:
+            parts.append(f"{key} {format_value(ev[key], unit)}")
+    if ev.get("slope") is not None:
+        per_h = f"{unit or ''}/h"
+        parts.append(f"slope {format_value(float(ev['slope']) * 3600, per_h)}")
+    if ev.get("eta_s") is not None:
+        parts.append(f"eta {format_duration(float(ev['eta_s']) * 1000)}")
+    members = ev.get("members") or []
+    if members:
+        each = [
+            f"{m.get('device')}/{m.get('point')} {m.get('rule')} "
+            f"({format_value(m.get('value'))}, delta {format_value(m.get('delta'))} "
+            f"at {format_ts(int(m.get('ts') or 0))[11:19]}Z)"
+            for m in members
+        ]
+        parts.append("members " + "; ".join(each))
+    if ev.get("note"):
+        parts.append(str(ev["note"]))
+    return ", ".join(parts)

@@ -11,7 +11,12 @@ from typing import Any
 
 from edge_agent.cli.options import UsageError, add_json_option
 from edge_agent.cli.output import print_json
-from edge_agent.daemon.loading import DEFAULT_PACKS, load_everything, point_metas
+from edge_agent.daemon.loading import (
+    DEFAULT_PACKS,
+    load_everything,
+    point_metas,
+    sampling_problems,
+)
 from edge_agent.errors import ConfigError, Problem
 from edge_agent.store.query import reading_columns
 from rules.errors import RuleError
@@ -39,6 +44,13 @@ def register(sub: Any) -> None:
     )
     check.add_argument("files", nargs="*", metavar="FILE", help="rule files or pack names")
     check.add_argument("-c", "--config", type=Path, metavar="FILE", help="a gateway config")
+    check.add_argument(
+        "--poll-s",
+        type=float,
+        metavar="SECONDS",
+        help="also refuse rules that could never raise at this poll interval (with -c: "
+        "each device's poll_interval_s is used)",
+    )
     add_json_option(check)
     check.set_defaults(handler=cmd_check)
 
@@ -89,9 +101,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         ruleset: RuleSet
         if args.config is not None:
-            _, _, ruleset = load_everything(args.config)
+            cfg, profiles, ruleset = load_everything(args.config)
+            sampling = sampling_problems(cfg, profiles, ruleset, str(args.config))
         else:
             ruleset = load_rules(args.files, Path.cwd())
+            sampling = []
+        if args.poll_s is not None and args.config is None:
+            from rules.sampling import refusal  # binding rules needs numpy: only when asked
+
+            sampling = [
+                Problem(" ".join(args.files), f"rules[{r.id}]",
+                        f"rule {r.id} ({getattr(r, 'kind', '?')}): {why} at a poll interval of "
+                        f"{args.poll_s:g} s; it can never raise there")
+                for r in ruleset.rules
+                if r.enabled and (why := refusal(r, args.poll_s)) is not None
+            ]  # fmt: skip
+        if sampling:
+            raise ConfigError(sampling)
+    except ConfigError as err:
+        if args.json:
+            print_json({"ok": False, "problems": [p.__dict__ for p in err.problems]})
+            return 1
+        raise
     except RuleError as err:
         problems = [Problem(f, loc, m) for f, loc, m in err.problems]
         if args.json:
@@ -99,16 +130,35 @@ def cmd_check(args: argparse.Namespace) -> int:
             return 1
         raise ConfigError(problems) from err
     rules = [{"id": r.id, "kind": str(getattr(r, "kind", "?"))} for r in ruleset.rules]
+    notes = [cold_start_note(r) for r in ruleset.rules if getattr(r, "kind", "") == "baseline"]
     if args.json:
-        print_json({"ok": True, "rules": rules})
+        print_json({"ok": True, "rules": rules, "notes": notes})
     else:
         sys.stdout.write(f"OK: {len(rules)} rules\n")
+        sys.stdout.writelines(f"note: {n}\n" for n in notes)
     return 0
+
+
+def cold_start_note(rule: Any) -> str:
+    """What a baseline rule does before it has learned (its cold start)."""
+    meanwhile = (
+        f"cold_limit = {rule.cold_limit:g} decides meanwhile"
+        if rule.cold_limit is not None
+        else "it cannot assess until then"
+    )
+    return (f"rule {rule.id} (baseline) learns each point's day from its own readings: "
+            f"a slot decides after {rule.min_days} days learned; {meanwhile}")  # fmt: skip
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     # The backtest brings numpy and the numba kernels, its plot matplotlib: only it needs them.
-    from rules.backtest import format_summary, is_database, readings_from_columns, run_backtest
+    from rules.backtest import (
+        format_not_assessing,
+        format_summary,
+        is_database,
+        readings_from_columns,
+        run_backtest,
+    )
     from rules.backtest.actions import format_actions
     from rules.backtest.plot import plot_backtest
 
@@ -153,6 +203,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                        "last_ts": r.last_ts, "points": sorted(r.points)}
                       for r in result.summary],
             "actions": [asdict(a) for a in result.actions],
+            "not_assessing": [n.to_dict() for n in result.not_assessing],
         })  # fmt: skip
         return 0
     sys.stdout.write(
@@ -163,6 +214,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     sys.stdout.write(format_summary(result.summary) + "\n")
     if result.actions:
         sys.stdout.write("\n" + format_actions(result.actions) + "\n")
+    if result.not_assessing:
+        sys.stdout.write("\n" + format_not_assessing(result.not_assessing) + "\n")
     if args.out is not None:
         sys.stdout.write(f"\nalarm transitions written to {args.out}\n")
     if args.plot is not None:

@@ -15,6 +15,7 @@ from edge_agent.cli.output import (
     format_age,
     format_bytes,
     format_duration,
+    format_evidence,
     format_level,
     format_table,
     format_ts,
@@ -186,6 +187,13 @@ def render_status(status: Mapping[str, Any]) -> str:
         out.append(f"ALARMS: {len(alarms)} active, most severe level {format_level(worst)}")
     else:
         out.append("ALARMS: none active")
+    for n in gw.get("not_assessing") or []:  # rules that can never raise at this poll rate
+        out.append(f"NOT ASSESSING: {n.get('rule')} on {n.get('point')}: {n.get('why')} "
+                   f"at a poll of {n.get('poll_s')} s")  # fmt: skip
+    for n in gw.get("learning") or []:  # baselines in their cold start
+        meanwhile = "its fixed limit decides meanwhile" if n.get("fixed_limit") else "silent"
+        out.append(f"LEARNING: {n.get('rule')} on {n.get('point')}: "
+                   f"{float(n.get('learned') or 0):.0%} of slots learned; {meanwhile}")  # fmt: skip
     out.append("")
 
     line = f"uplink  {uplink.get('state', 'unknown')}"
@@ -234,6 +242,7 @@ def render_alarms(result: Mapping[str, Any], now_ms: int) -> str:
     out = [f"active alarms: {len(active)}"]
     if active:
         out += format_table(alarm_rows(active, now_ms), ALARM_HEADERS)
+        out += _why(active)
     out.append("")
     out.append(f"recent alarm events: {len(recent)}")
     if recent:
@@ -253,7 +262,17 @@ def render_alarms(result: Mapping[str, Any], now_ms: int) -> str:
         out += format_table(
             rows, ("TIME", "EVENT", "LEVEL", "POINT", "RULE", "VALUE", "LIMIT", "ID")
         )
+        out += _why(recent)
     return "\n".join(out) + "\n"
+
+
+def _why(alarms: Sequence[Mapping[str, Any]]) -> list[str]:
+    """`why <id>: <evidence>` under a table, for the alarms that carry evidence."""
+    return [
+        f"  why {a.get('id')}: {format_evidence(a['evidence'], a.get('unit'))}"
+        for a in alarms
+        if a.get("evidence")
+    ]
 
 
 def render_tail_item(item: Mapping[str, Any]) -> str:
@@ -270,6 +289,8 @@ def render_tail_item(item: Mapping[str, Any]) -> str:
         )
         if item.get("eta_s") is not None:
             text += f" eta={format_duration(float(item['eta_s']) * 1000)}"
+        if item.get("evidence"):
+            text += f"  why: {format_evidence(item['evidence'], item.get('unit'))}"
         return text
     quality = str(item.get("quality", "?"))
     if quality != "good" and item.get("reason"):

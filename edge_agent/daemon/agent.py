@@ -35,6 +35,7 @@ from edge_agent.pipeline.poller import DevicePoller
 from edge_agent.pipeline.report import Reporter, report_policies
 from edge_agent.pipeline.upkeep import keep_store
 from edge_agent.records import ActionEvent, AlarmState, AlarmTransition, DevicePoll
+from edge_agent.store import StoreError
 from edge_agent.system.prometheus import keep_textfile, serve_http
 from edge_agent.system.sdnotify import Notifier, run_watchdog
 from edge_agent.uplink.commands import CommandRouter
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 TICK_S = 1.0
 STATUS_EVERY_TICKS = 10  # systemd's STATUS= line (`systemctl status`) every 10 s
+BASELINE_SAVE_TICKS = 600  # learned baselines to the store every 10 min (and at stop)
 
 AlarmHook = Callable[[AlarmTransition], None]
 
@@ -78,6 +80,8 @@ class Agent:
         self.detection = Detection(
             self.ruleset, self.points, self.devices, mode, self.store.active_alarms(), self.clock
         )
+        restored = self.detection.engine.load_learned(self.store.load_baselines())
+        log.debug("learned baselines restored bindings=%d", restored)
         self.reporter = Reporter(report_policies(self.cfg.gateway, self.devices, self.points))
         self.commit = Commit(
             self.store, self.cfg.gateway.id, self.detection.active(), self.reporter
@@ -188,6 +192,7 @@ class Agent:
                     for task in helpers:
                         task.cancel()
                     self.commit.flush()
+                    self._save_baselines()
                     await self.uplink.stop(timeout_s=self.uplink.stop_drain_s + 3)
                     uplink.cancel()
             finally:
@@ -219,6 +224,8 @@ class Agent:
             self.commit.alarms(steps + self.detection.tick())  # also retries held alarms
             self.commit.tick(now_ms())  # telemetry batches whose interval has passed
             self.actions.flush()  # action events a full disk held
+            if n % BASELINE_SAVE_TICKS == 0:
+                self._save_baselines()
             if n % STATUS_EVERY_TICKS == 0 and self.notifier.enabled:
                 self.notifier.status(summary_line(await self.services.status()))
             if not self._mode_pinned:
@@ -226,6 +233,15 @@ class Agent:
                 if wanted is not None and wanted != self.detection.mode:
                     log.info("mode schedule mode=%s", wanted)
                     self.commit.alarms(self.detection.set_mode(wanted))
+
+    def _save_baselines(self) -> None:
+        learned = self.detection.engine.learned()
+        if not learned:
+            return
+        try:
+            self.store.save_baselines(learned)
+        except StoreError as err:  # a full disk: the next save tries again
+            log.warning("cannot save learned baselines reason=%s", err)
 
     def handle_poll(self, poll: DevicePoll) -> list[AlarmTransition]:
         """The pipeline step of one poll: detect, then store before anything publishes."""
@@ -257,6 +273,14 @@ class Agent:
     @property
     def rule_count(self) -> int:
         return len(self.detection.ruleset.rules)
+
+    @property
+    def not_assessing(self) -> list[dict[str, object]]:
+        return [n.to_dict() for n in self.detection.engine.not_assessing]
+
+    @property
+    def learning(self) -> list[dict[str, object]]:
+        return self.detection.engine.learning()
 
     def active_alarms(self) -> list[tuple[AlarmTransition, int]]:
         since = self.commit.raised_at

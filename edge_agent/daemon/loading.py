@@ -50,8 +50,26 @@ def point_metas(cfg: GatewayConfig, profiles: dict[str, Profile]) -> list[PointM
             continue
         for p in profiles[d.profile].points:
             lo, hi = p.range if p.range is not None else (float("-inf"), float("inf"))
-            metas.append(PointMeta(d.name, p.name, p.quantity, p.unit, lo, hi, dict(d.tags)))
+            metas.append(PointMeta(d.name, p.name, p.quantity, p.unit, lo, hi, dict(d.tags),
+                                   poll_s=d.poll_interval_s))  # fmt: skip
     return metas
+
+
+def sampling_problems(
+    cfg: GatewayConfig, profiles: dict[str, Profile], ruleset: RuleSet, file: str
+) -> list[Problem]:
+    """Rule bindings that could never raise at their device's poll_interval_s (one Problem
+    each, at the device's key path): `config check` and `rules check -c` refuse them."""
+    # here, not at the top: binding rules needs numpy, and `status` starts without it
+    from rules.sampling import not_assessing
+
+    index = {d.name: i for i, d in enumerate(cfg.devices)}
+    out = []
+    for n in not_assessing(ruleset, point_metas(cfg, profiles)):
+        device = n.point.split("/", 1)[0]
+        loc = f"devices[{index[device]}].poll_interval_s" if device in index else "rules"
+        out.append(Problem(file, loc, n.message()))
+    return out
 
 
 def open_store(cfg: GatewayConfig) -> Store:

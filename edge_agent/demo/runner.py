@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drivers.profiles import load_profiles
+from edge_agent.cli.output import format_evidence
 from edge_agent.config import GatewayConfig
 from edge_agent.daemon.agent import Agent
 from edge_agent.daemon.loading import load_everything
@@ -69,6 +70,9 @@ def print_transition(tally: Tally, t: AlarmTransition) -> None:
         f"{t.device}/{t.point} = {t.value:.3f} {t.unit} (limit {t.limit:g}){eta}",
         flush=True,
     )
+    if t.evidence is not None:
+        print(f"{' ' * len(tally.clock())} agent      why: "
+              f"{format_evidence(t.evidence.to_dict(), t.unit)}", flush=True)  # fmt: skip
 
 
 async def platform(tally: Tally, cfg: GatewayConfig, host: str, port: int) -> None:

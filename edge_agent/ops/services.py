@@ -125,6 +125,7 @@ class Services:
                 "id": gw.cfg.gateway.id, "site": gw.cfg.gateway.site, "mode": gw.mode,
                 "config": str(gw.config_path), "pid": os.getpid(), "started_ms": gw.started_ms,
                 "versions": versions(), "rules": gw.rule_count,
+                "not_assessing": gw.not_assessing, "learning": gw.learning,
             },
             "uplink": {
                 "state": "connected" if up.connected.is_set() else "disconnected",

@@ -88,6 +88,14 @@ class RunningGateway(GatewayBuses, Protocol):
     def held_alarms(self) -> int:
         """Alarm transitions waiting in memory for room on the disk (never dropped)."""
 
+    @property
+    def not_assessing(self) -> list[dict[str, object]]:
+        """Rule bindings that cannot assess at their point's poll interval (rules.sampling)."""
+
+    @property
+    def learning(self) -> list[dict[str, object]]:
+        """Baseline rule bindings still in their cold start (share of slots learned)."""
+
     def active_alarms(self) -> list[tuple[AlarmTransition, int]]:
         """Every active alarm's latest transition, with when it was raised (ts ms)."""
 

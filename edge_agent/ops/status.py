@@ -127,6 +127,7 @@ def alarm_entry(t: AlarmTransition, since_ms: int, acked: bool) -> dict[str, Any
         "ts_ms": t.ts_ms,
         "acked": acked,
         "eta_s": t.eta_s,
+        "evidence": None if t.evidence is None else t.evidence.to_dict(),
     }
 
 

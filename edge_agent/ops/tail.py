@@ -56,6 +56,7 @@ def alarm_item(t: AlarmTransition) -> dict[str, Any]:
         "limit": t.limit,
         "unit": t.unit,
         "eta_s": t.eta_s,
+        "evidence": None if t.evidence is None else t.evidence.to_dict(),
     }
 
 

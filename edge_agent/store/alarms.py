@@ -1,15 +1,20 @@
-"""The alarms table: every transition of every alarm, and which alarms are active."""
+"""The alarms table: every transition of every alarm, and which alarms are active.
+
+An alarm's evidence (rules.events.Evidence: window, baseline, delta, slope, eta, composite
+members) is a fact of its transition, kept as a JSON document in the `evidence` column
+(NULL on cleared and acked rows and on rows written before the column existed)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from edge_agent.records import AlarmState, AlarmTransition, finite
+from edge_agent.records import AlarmState, AlarmTransition, Evidence, finite
 
 _NAMES = ("alarm_id", "ts_ms", "device", "point", "rule", "kind", "level", "state", "value",
-          '"limit"', "unit", "eta_s")  # fmt: skip
+          '"limit"', "unit", "eta_s", "evidence")  # fmt: skip
 _COLUMNS = ", ".join(_NAMES)
 
 
@@ -23,17 +28,22 @@ def insert(conn: sqlite3.Connection, transitions: Sequence[AlarmTransition]) -> 
     ids = []
     for t in transitions:
         cur = conn.execute(
-            f"INSERT INTO alarms({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO alarms({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (t.alarm_id, t.ts_ms, t.device, t.point, t.rule, t.kind, t.level, str(t.state),
-             finite(t.value), finite(t.limit), t.unit, t.eta_s),
+             finite(t.value), finite(t.limit), t.unit, t.eta_s, _evidence_text(t.evidence)),
         )  # fmt: skip
         ids.append(int(cur.lastrowid or 0))
     return ids
 
 
+def _evidence_text(ev: Evidence | None) -> str | None:
+    return None if ev is None else json.dumps(ev.to_dict(), separators=(",", ":"))
+
+
 def from_row(r: Sequence[Any]) -> AlarmTransition:
     """An AlarmTransition from the columns of `columns()`, in that order."""
-    (alarm_id, ts_ms, device, point, rule, kind, level, state, value, limit, unit, eta_s) = r
+    (alarm_id, ts_ms, device, point, rule, kind, level, state, value, limit, unit, eta_s,
+     evidence) = r  # fmt: skip
     return AlarmTransition(
         alarm_id=str(alarm_id),
         ts_ms=int(ts_ms),
@@ -47,6 +57,7 @@ def from_row(r: Sequence[Any]) -> AlarmTransition:
         limit=float("nan") if limit is None else float(limit),
         unit=str(unit),
         eta_s=None if eta_s is None else float(eta_s),
+        evidence=None if evidence is None else Evidence.from_dict(json.loads(evidence)),
     )
 
 

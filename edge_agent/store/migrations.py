@@ -104,6 +104,22 @@ MIGRATIONS: list[str] = [
     ALTER TABLE outbox_v3 RENAME TO outbox;
     CREATE INDEX outbox_unsealed ON outbox(kind, device, id) WHERE seq IS NULL;
     """,
+    # 4: every raised / level-changed transition keeps its evidence (window,
+    # baseline, delta, slope, eta, composite members) as a JSON document.
+    """
+    ALTER TABLE alarms ADD COLUMN evidence TEXT;
+    """,
+    # 5: learned time-of-day baselines, one JSON document per (rule, point), so a
+    # restart does not start the cold start again.
+    """
+    CREATE TABLE baselines (
+        rule     TEXT NOT NULL,
+        point    TEXT NOT NULL,
+        state    TEXT NOT NULL,
+        saved_ms INTEGER NOT NULL,
+        PRIMARY KEY (rule, point)
+    );
+    """,
 ]
 
 

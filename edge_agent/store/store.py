@@ -16,10 +16,11 @@ import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from edge_agent.clock import now_ms, t_mono
 from edge_agent.records import ActionEvent, AlarmTransition, DevicePoll, Reading
-from edge_agent.store import actions, alarms, limits, outbox, readings
+from edge_agent.store import actions, alarms, baselines, limits, outbox, readings
 from edge_agent.store import seq as counters
 from edge_agent.store.db import transaction
 from edge_agent.store.errors import StoreError
@@ -397,6 +398,20 @@ class Store:
         with transaction(self.conn):
             n += actions.prune(self.conn, cutoff)
         return n
+
+    def save_baselines(self, learned: baselines.Learned) -> int:
+        """Keep what detection learned (one transaction); returns the pairs saved."""
+        n = 0
+
+        def write() -> None:
+            nonlocal n
+            n = baselines.save(self.conn, learned, now_ms())
+
+        self._commit(write)
+        return n
+
+    def load_baselines(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return baselines.load(self.conn)
 
     def size_bytes(self) -> int:
         return limits.used_bytes(self.conn)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import msgpack
 
-from edge_agent.records import ActionEvent, AlarmTransition, Json, Reading, finite
+from edge_agent.records import ActionEvent, AlarmTransition, Evidence, Json, Reading, finite
 
 PayloadFormat = Literal["json", "msgpack"]
 
@@ -71,6 +71,8 @@ def alarm_event(t: AlarmTransition, gateway: str) -> Json:
     }
     if t.eta_s is not None:
         out["eta_s"] = finite(t.eta_s)
+    if t.evidence is not None:
+        out["evidence"] = evidence(t.evidence)
     return out
 
 
@@ -92,6 +94,13 @@ def action_event(e: ActionEvent, gateway: str) -> Json:
     if e.read_back is not None:
         out["read_back"] = finite(e.read_back)
     return out
+
+
+def evidence(ev: Evidence) -> Json:
+    """An alarm's `evidence` object (PRODUCT.md "Alarm evidence"): `window_s`, `baseline`,
+    `delta`, `slope`, `eta_s` (null where they do not apply), `members` of a composite
+    (each with its `ts`, `value`, `delta`), and `note` when the rule could not fully assess."""
+    return ev.to_dict()
 
 
 def status(

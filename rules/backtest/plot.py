@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from rules.backtest.report import BacktestResult
 from rules.errors import RuleError
 from rules.events import AlarmState
@@ -29,6 +31,10 @@ def plot_backtest(result: BacktestResult, path: Path) -> int:
         raise RuleError([(str(path), "", "plotting needs matplotlib: "
                           "pip install 'edge-agent[plot]'")]) from err  # fmt: skip
     spans: dict[str, list[tuple[int, int, int, str]]] = {}
+    # per point: (raise ts, window start ts, baseline, level) from the alarms' evidence,
+    # and the raise times of composite members on that point
+    marks: dict[str, list[tuple[int, int, float, int]]] = {}
+    member_ts: dict[str, list[int]] = {}
     opened: dict[str, tuple[int, int, str, str]] = {}
     r = result.readings
     end = int(r.ts_ms.max()) if len(r) else 0
@@ -36,6 +42,12 @@ def plot_backtest(result: BacktestResult, path: Path) -> int:
         key = f"{t.device}/{t.point}"
         if t.state is AlarmState.RAISED:
             opened[t.alarm_id] = (t.ts_ms, t.level, key, t.rule)
+            ev = t.evidence
+            if ev is not None and ev.baseline is not None:
+                start = t.ts_ms - round((ev.window_s or 0.0) * 1000)
+                marks.setdefault(key, []).append((t.ts_ms, start, ev.baseline, t.level))
+            for m in ev.members if ev is not None else ():
+                member_ts.setdefault(f"{m.device}/{m.point}", []).append(m.ts_ms)
         elif t.state is AlarmState.CLEARED and t.alarm_id in opened:
             t0, lvl, k, rule = opened.pop(t.alarm_id)
             spans.setdefault(k, []).append((t0, t.ts_ms, lvl, rule))
@@ -55,13 +67,24 @@ def plot_backtest(result: BacktestResult, path: Path) -> int:
                        alpha=0.25, lw=0)  # fmt: skip
             # a raise as a line too: a short alarm on a long series stays visible
             ax.axvline((t0 - t_first) / to_h, color=LEVEL_COLOURS[lvl], lw=1.0, alpha=0.9)
+        for t1, t0, base, lvl in marks.get(key, []):  # the baseline the alarm compared with
+            ax.hlines(base, (t0 - t_first) / to_h, (t1 - t_first) / to_h, colors=LEVEL_COLOURS[lvl],
+                      linestyles="dashed", lw=1.2)  # fmt: skip
+        for tm in member_ts.get(key, []):  # this point's member alarm counted in a composite
+            ax.plot([(tm - t_first) / to_h], [float(np.interp(tm, r.ts_ms[sel], r.value[sel]))],
+                    marker="v", color="black", ms=5)  # fmt: skip
         rules = sorted({s[3] for s in spans[key]})
         ax.set_title(f"{key}  ({', '.join(rules)})", fontsize=8, loc="left")
+        if result.units.get(key):
+            ax.set_ylabel(result.units[key], fontsize=7)
         ax.tick_params(labelsize=7)
     if not keys:
         axes[0, 0].text(0.5, 0.5, "no alarms", ha="center", va="center")
-    start = datetime.fromtimestamp(t_first / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
-    axes[-1, 0].set_xlabel(f"hours from {start}; alarm spans: red 1, orange 2, yellow 3, blue 4")
+    start_utc = datetime.fromtimestamp(t_first / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    axes[-1, 0].set_xlabel(
+        f"hours from {start_utc}; alarm spans: red 1, orange 2, yellow 3, blue 4; "
+        "dashed: the baseline over the window; v: a composite's member"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -6,6 +6,7 @@ the `range` rule looks at it)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -28,6 +29,7 @@ def backtest(
     progress: Progress | None = None,
 ) -> BacktestResult:
     """Replay `data` through a fresh engine; transitions in time order, and a summary."""
+    points = with_poll(points, data)
     engine = Engine(ruleset, points, mode, tick_every_ms=0)  # ticks are explicit here
     # map the data's point keys to engine indices (-1: unknown point, skipped)
     remap = np.array([engine.find(k) for k in data.keys], dtype=np.int64)
@@ -63,4 +65,35 @@ def backtest(
             progress(j, n)
         i = j
     end = int(ts[-1]) if n else 0
-    return BacktestResult(out, summarize(out, end), n, skipped, data)
+    units = {p.key: p.unit for p in engine.points}
+    return BacktestResult(
+        out, summarize(out, end), n, skipped, data,
+        units=units, not_assessing=list(engine.not_assessing),
+    )  # fmt: skip
+
+
+def with_poll(points: Sequence[PointMeta], data: Readings) -> list[PointMeta]:
+    """Points without a known poll interval get the median step of their readings in the
+    data, so windows scale (and refuse) as they would on the gateway (rules.sampling)."""
+    if not len(data):
+        return list(points)
+    steps = dict(zip(data.keys, infer_poll_s(data.ts_ms, data.point_idx, len(data.keys)),
+                     strict=True))  # fmt: skip
+    return [
+        p if p.poll_s is not None or steps.get(p.key) is None else replace(p, poll_s=steps[p.key])
+        for p in points
+    ]
+
+
+def infer_poll_s(ts_ms: np.ndarray, point_idx: np.ndarray, n_points: int) -> list[float | None]:
+    """Per point, the median step between its readings in seconds (None with fewer than 3
+    readings): what a backtest takes as the point's poll interval."""
+    order = np.lexsort((ts_ms, point_idx))
+    idx, ts = point_idx[order], ts_ms[order]
+    same = idx[1:] == idx[:-1]
+    steps, owner = np.diff(ts)[same], idx[1:][same]
+    out: list[float | None] = []
+    for p in range(n_points):
+        mine = steps[owner == p]
+        out.append(float(np.median(mine)) / 1000.0 if mine.shape[0] >= 2 else None)
+    return out

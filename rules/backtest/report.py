@@ -12,8 +12,10 @@ from pathlib import Path
 from rules.backtest.actions import PlannedAction
 from rules.backtest.readings import Readings
 from rules.events import AlarmState, AlarmTransition
+from rules.sampling import NotAssessing
 
-OUT_COLUMNS = ("ts", "point", "rule", "kind", "level", "state", "value")
+OUT_COLUMNS = ("ts", "point", "rule", "kind", "level", "state", "value", "limit", "window_s",
+               "baseline", "delta", "slope", "eta_s", "members")  # fmt: skip
 
 
 @dataclass
@@ -36,6 +38,9 @@ class BacktestResult:
     readings: Readings
     # The `[[actions]]` decisions over the replay, as a dry run (rules.backtest.actions).
     actions: list[PlannedAction] = field(default_factory=list)
+    units: dict[str, str] = field(default_factory=dict)  # point key -> unit, for plots
+    # bindings that could never raise at their point's step in the data (rules.sampling)
+    not_assessing: list[NotAssessing] = field(default_factory=list)
 
 
 def summarize(transitions: Sequence[AlarmTransition], end_ts: int) -> list[RuleSummary]:
@@ -58,14 +63,25 @@ def summarize(transitions: Sequence[AlarmTransition], end_ts: int) -> list[RuleS
     return sorted(by_rule.values(), key=lambda s: s.rule)
 
 
+def _num(x: float | None) -> str:
+    return "" if x is None or x != x else repr(x)
+
+
 def write_alarms_csv(transitions: Iterable[AlarmTransition], path: Path) -> None:
-    """`ts,point,rule,kind,level,state,value`: the format score_detection.py reads."""
+    """`ts,point,rule,kind,level,state,value` (the columns score_detection.py reads), then
+    the limit and the evidence: window_s, baseline, delta, slope, eta_s, and a composite's
+    members as `device/point@ts` joined by `|`."""
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(OUT_COLUMNS)
         for t in transitions:
+            ev = t.evidence
+            why = ("", "", "", "", "", "") if ev is None else (
+                _num(ev.window_s), _num(ev.baseline), _num(ev.delta), _num(ev.slope),
+                _num(ev.eta_s), "|".join(f"{m.device}/{m.point}@{m.ts_ms}" for m in ev.members),
+            )  # fmt: skip
             w.writerow((t.ts_ms, f"{t.device}/{t.point}", t.rule, t.kind, t.level,
-                        str(t.state), "" if t.value != t.value else repr(t.value)))  # fmt: skip
+                        str(t.state), _num(t.value), _num(t.limit), *why))  # fmt: skip
 
 
 def format_summary(summary: Sequence[RuleSummary]) -> str:
@@ -82,3 +98,13 @@ def format_summary(summary: Sequence[RuleSummary]) -> str:
                      iso(s.first_ts), iso(s.last_ts)))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+
+
+def format_not_assessing(items: Sequence[NotAssessing]) -> str:
+    """The bindings that could not assess at the data's step, one line each (empty: none)."""
+    if not items:
+        return ""
+    lines = [f"not assessing ({len(items)}): these rules could never raise on these points"]
+    lines += [f"  {n.rule} ({n.kind}) on {n.point}: {n.why} at a step of {n.poll_s:g} s"
+              for n in items]  # fmt: skip
+    return "\n".join(lines)

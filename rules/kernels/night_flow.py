@@ -10,8 +10,9 @@ smooth_s. The night is closed by the first good sample after its window: with at
 `min_nights` earlier MNFs in the ring, the baseline is their median and the threshold
 thr = max(median (1 + rise_fraction), median + rise_abs); MNF >= thr extends the streak of
 exceeding nights, anything else ends it. `nights` in a row raise `level`; a night that does
-not exceed clears. Then the MNF enters the ring of the last `history` nights (every night
-does, so a lasting change becomes the baseline after about history / 2 nights). A night
+not exceed clears. Then the MNF enters the ring of the last `history` nights, unless it
+exceeded: a night of a lasting leak is never learned, so the leak stays alarmed until the
+night flow returns (it never becomes the baseline). A night
 without a warm smoothed sample in its window is no information: ring and streak stay.
 O(history) = O(1) work per sample. NaN, bad quality and late (out of order) readings skip.
 
@@ -19,7 +20,8 @@ State (per binding b): ew[b] float64, ew_t[b], ew_start[b], night[b] int64 (-1: 
 night_min[b] float64, ring[b, H] float64, ring_pos[b], ring_n[b], streak[b] int64, active[b].
 Parameters: start_ms[b], len_ms[b], off_ms[b], smooth_ms[b], min_n[b], hist[b], need[b]
 int64; frac[b], rabs[b] float64; level[b] int8. scratch[H] float64 (work space).
-Outputs as rules.kernels.threshold, plus out_value (the MNF that decided; NaN otherwise).
+Outputs as rules.kernels.threshold, plus out_value (the MNF that decided) and out_base
+(the median of the past nights it was compared with); NaN otherwise.
 Reference: rules.reference.night_flow.step.
 """
 
@@ -61,12 +63,14 @@ def step(
     out_level: np.ndarray,
     out_limit: np.ndarray,
     out_value: np.ndarray,
+    out_base: np.ndarray,
 ) -> int:
     n_changed = 0
     for i in range(bind.shape[0]):
         out_level[i] = -1
         out_limit[i] = np.nan
         out_value[i] = np.nan
+        out_base[i] = np.nan
         x = value[i]
         if good[i] == 0 or np.isnan(x):
             continue
@@ -107,10 +111,12 @@ def step(
                     out_level[i] = new
                     out_limit[i] = thr
                     out_value[i] = mnf
+                    out_base[i] = med
                     n_changed += 1
-            ring[b, ring_pos[b]] = mnf
-            ring_pos[b] = (ring_pos[b] + 1) % hist[b]
-            ring_n[b] = min(n + 1, hist[b])
+            if streak[b] == 0:  # a night that exceeded is never learned: a leak stays a leak
+                ring[b, ring_pos[b]] = mnf
+                ring_pos[b] = (ring_pos[b] + 1) % hist[b]
+                ring_n[b] = min(n + 1, hist[b])
         if ew_start[b] < 0 or t - ew_t[b] > smooth_ms[b]:
             ew[b] = x
             ew_start[b] = t

@@ -25,7 +25,9 @@ head[b] int64, count[b] int64, active[b] int8, clear_since[b], cond_since[b]
 int64 (-1: none), prev_y[b] float64 (NaN: none).
 Parameters: sign[b] int8, delta[b] float64, window_ms[b] int64, level[b] int8,
 on_ms[b], off_ms[b] int64, despike[b] int8. Batch and outputs as in
-rules.kernels.threshold (out_limit = delta).
+rules.kernels.threshold (out_limit = delta), plus out_base[m] float64: at a raise,
+the window's reference value (the highest before a fall, the lowest before a rise), the
+alarm's evidence baseline; NaN otherwise.
 Reference: rules.reference.rate.step.
 """
 
@@ -58,12 +60,14 @@ def step(
     good: np.ndarray,
     out_level: np.ndarray,
     out_limit: np.ndarray,
+    out_base: np.ndarray,
 ) -> int:
     cap = buf_ts.shape[1]
     n_changed = 0
     for i in range(bind.shape[0]):
         out_level[i] = -1
         out_limit[i] = np.nan
+        out_base[i] = np.nan
         x = value[i]
         if good[i] == 0 or np.isnan(x):
             continue
@@ -108,5 +112,7 @@ def step(
             active[b] = new
             out_level[i] = new
             out_limit[i] = delta[b]
+            if new > 0:  # the window's reference (its highest y), in the value's units
+                out_base[i] = -sign[b] * buf_y[b, head[b]]
             n_changed += 1
     return n_changed

@@ -38,8 +38,9 @@ active[b] int8, clear_since[b], cond_since[b] int64.
 Parameters: sign[b] int8, limit[b], horizon_s[b], min_slope[b] (units/s)
 float64, window_ms[b], min_n[b], on_ms[b], off_ms[b] int64, level[b], despike[b]
 int8; state prev_x[b] float64 (NaN: none).
-Outputs as rules.kernels.threshold plus out_eta[m] float64 (eta_s at a raise,
-NaN otherwise). Reference: rules.reference.trend.step.
+Outputs as rules.kernels.threshold plus out_eta[m], out_fit[m], out_slope[m] float64
+(at a raise: eta_s, the fit's value now x_hat and the slope per second, the alarm's
+evidence; NaN otherwise). Reference: rules.reference.trend.step.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ def step(
     out_level: np.ndarray,
     out_limit: np.ndarray,
     out_eta: np.ndarray,
+    out_fit: np.ndarray,
+    out_slope: np.ndarray,
 ) -> int:
     cap = buf_ts.shape[1]
     n_changed = 0
@@ -86,6 +89,8 @@ def step(
         out_level[i] = -1
         out_limit[i] = np.nan
         out_eta[i] = np.nan
+        out_fit[i] = np.nan
+        out_slope[i] = np.nan
         x = value[i]
         if good[i] == 0 or np.isnan(x):
             continue
@@ -135,6 +140,8 @@ def step(
         sums[b, 4] += tn * x
         sums[b, 5] += x * x
         eta = np.nan
+        fit = np.nan
+        sl = np.nan
         span_ms = t - buf_ts[b, head[b]]
         if count[b] >= min_n[b] and (2 * span_ms >= window_ms[b] or count[b] == cap):
             s0 = sums[b, 0]
@@ -151,6 +158,8 @@ def step(
                 if toward > min_slope[b] and toward > 0.0 and significant:
                     gap = sign[b] * (limit[b] - x_hat)
                     eta = max(gap, 0.0) / toward
+                    fit = x_hat
+                    sl = slope
         new = active[b]
         if eta < horizon_s[b]:
             clear_since[b] = -1
@@ -171,5 +180,7 @@ def step(
             out_level[i] = new
             out_limit[i] = limit[b]
             out_eta[i] = eta if new > 0 else np.nan
+            out_fit[i] = fit if new > 0 else np.nan
+            out_slope[i] = sl if new > 0 else np.nan
             n_changed += 1
     return n_changed

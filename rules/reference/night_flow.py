@@ -44,11 +44,12 @@ def step(
     out_level: np.ndarray,
     out_limit: np.ndarray,
     out_value: np.ndarray,
+    out_base: np.ndarray,
 ) -> int:
     n_changed = 0
     for i in range(len(bind)):
         out_level[i] = -1
-        out_limit[i] = out_value[i] = math.nan
+        out_limit[i] = out_value[i] = out_base[i] = math.nan
         x = float(value[i])
         if not good[i] or math.isnan(x):
             continue
@@ -73,11 +74,12 @@ def step(
                     new = 0 if int(streak[b]) == 0 else int(active[b])
                 if new != int(active[b]):
                     active[b] = out_level[i] = new
-                    out_limit[i], out_value[i] = thr, mnf
+                    out_limit[i], out_value[i], out_base[i] = thr, mnf, med
                     n_changed += 1
-            ring[b, pos] = mnf
-            ring_pos[b] = (pos + 1) % h
-            ring_n[b] = min(n + 1, h)
+            if int(streak[b]) == 0:  # exceeding nights (a leak) are not learned
+                ring[b, pos] = mnf
+                ring_pos[b] = (pos + 1) % h
+                ring_n[b] = min(n + 1, h)
         dt = t - int(ew_t[b])
         if not started or dt > int(smooth_ms[b]):
             ew[b], ew_start[b] = x, t

@@ -35,12 +35,14 @@ def step(
     good: np.ndarray,
     out_level: np.ndarray,
     out_limit: np.ndarray,
+    out_base: np.ndarray,
 ) -> int:
     cap = buf_ts.shape[1]
     n_changed = 0
     for i in range(len(bind)):
         out_level[i] = -1
         out_limit[i] = math.nan
+        out_base[i] = math.nan
         x = float(value[i])
         if good[i] == 0 or math.isnan(x):
             continue
@@ -75,5 +77,7 @@ def step(
             active[b] = new
             out_level[i] = new
             out_limit[i] = delta[b]
+            if new > 0:
+                out_base[i] = -float(sign[b]) * max(yj for _, yj in window)
             n_changed += 1
     return n_changed

@@ -45,6 +45,8 @@ def step(
     out_level: np.ndarray,
     out_limit: np.ndarray,
     out_eta: np.ndarray,
+    out_fit: np.ndarray,
+    out_slope: np.ndarray,
 ) -> int:
     cap = buf_ts.shape[1]
     n_changed = 0
@@ -52,6 +54,8 @@ def step(
         out_level[i] = -1
         out_limit[i] = math.nan
         out_eta[i] = math.nan
+        out_fit[i] = math.nan
+        out_slope[i] = math.nan
         x = float(value[i])
         if good[i] == 0 or math.isnan(x):
             continue
@@ -70,6 +74,8 @@ def step(
         for k, (tj, xj) in enumerate(win):
             buf_ts[b, k], buf_x[b, k] = tj, xj
         eta = math.nan
+        fit = math.nan
+        sl = math.nan
         full = 2 * (t - win[0][0]) >= window_ms[b] or len(win) == cap
         if len(win) >= min_n[b] and full:
             n = len(win)
@@ -90,6 +96,8 @@ def step(
                 if toward > min_slope[b] and toward > 0.0 and abs(slope) >= K_SE * se:
                     gap = float(sign[b]) * (limit[b] - x_hat)
                     eta = max(gap, 0.0) / toward
+                    fit = x_hat
+                    sl = slope
         new = int(active[b])
         cond = eta < horizon_s[b]  # False for NaN
         cond_since[b] = (t if cond_since[b] < 0 else cond_since[b]) if cond else -1
@@ -108,5 +116,7 @@ def step(
             out_level[i] = new
             out_limit[i] = limit[b]
             out_eta[i] = eta if new > 0 else math.nan
+            out_fit[i] = fit if new > 0 else math.nan
+            out_slope[i] = sl if new > 0 else math.nan
             n_changed += 1
     return n_changed

@@ -29,6 +29,7 @@ from rules.spec.base import (
     Seconds,
     SpecModel,
 )
+from rules.spec.baseline import BaselineRule
 from rules.spec.composite import CompositeRule
 from rules.spec.health import DriftRule, FlatlineRule, RangeRule, SpikeRule, StaleRule
 from rules.spec.kinds import RULE_KINDS, Rule
@@ -55,6 +56,7 @@ __all__ = [
     "RULE_KINDS",
     "AccumulationRule",
     "Action",
+    "BaselineRule",
     "BoundRule",
     "CompositeRule",
     "DriftRule",

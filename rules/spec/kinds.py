@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import Field
 
 from rules.spec.base import RuleBase
+from rules.spec.baseline import BaselineRule
 from rules.spec.composite import CompositeRule
 from rules.spec.health import DriftRule, FlatlineRule, RangeRule, SpikeRule, StaleRule
 from rules.spec.process import (
@@ -32,6 +33,7 @@ Rule = Annotated[
     | SpikeRule
     | StaleRule
     | DriftRule
+    | BaselineRule
     | CompositeRule,
     Field(discriminator="kind"),
 ]
@@ -46,5 +48,6 @@ RULE_KINDS: dict[str, type[RuleBase]] = {
     "spike": SpikeRule,
     "stale": StaleRule,
     "drift": DriftRule,
+    "baseline": BaselineRule,
     "composite": CompositeRule,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rules.tables.base import KindTable
+from rules.tables.baseline import BaselineTable
 from rules.tables.composite import CompositeTable
 from rules.tables.health import DriftTable, FlatlineTable, RangeTable, SpikeTable, StaleTable
 from rules.tables.process import (
@@ -17,7 +18,7 @@ SAMPLE_TABLES: dict[str, type[KindTable]] = {
     t.kind: t
     for t in (
         ThresholdTable, RateTable, TrendTable, AccumulationTable, FlatlineTable, RangeTable,
-        SpikeTable, DriftTable, StaleTable, NightFlowTable,
+        SpikeTable, DriftTable, StaleTable, NightFlowTable, BaselineTable,
     )
 }  # fmt: skip
 TABLES: dict[str, type[KindTable]] = {**SAMPLE_TABLES, "composite": CompositeTable}

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rules.compile import Binding
-from rules.events import PointMeta
+from rules.events import Evidence, PointMeta
 from rules.spec import RULE_KINDS
 
 Outputs = tuple[np.ndarray, np.ndarray, np.ndarray | None]
@@ -54,6 +54,15 @@ class KindTable:
 
     def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
         raise NotImplementedError
+
+    def evidence(self, i: int, b: int, value: float, limit: float) -> Evidence:
+        """Why output i of the last run (binding b) raised or changed level. The default
+        compares with the limit; kinds with a window or a learned baseline say more."""
+        return Evidence.of(baseline=limit, delta=value - limit)
+
+    def tick_evidence(self, b: int) -> Evidence:
+        """Why binding b changed level on a tick (time passing without samples)."""
+        return Evidence()
 
     def tick(self, now: int, enabled: np.ndarray) -> np.ndarray | None:
         """Time passing without samples (stale, composite expiry): out_level per binding."""

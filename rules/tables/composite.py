@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rules.compile import Binding, selects
-from rules.events import PointMeta
+from rules.events import Member, PointMeta
 from rules.kernels import composite
 from rules.spec import CompositeRule
 from rules.tables.base import KindTable, Outputs, ms
@@ -70,6 +70,8 @@ class CompositeTable(KindTable):
         self.slot_last = self.state("slot_last", (n_slots,), np.int64, -1)
         self.slot_active = self.state("slot_active", (n_slots,), np.int8, 0)
         self.alarm_point = self.state("alarm_point", (), np.int64, -1)
+        # (binding, slot) -> the member as it stood at its latest raise (alarm evidence)
+        self.slot_member: dict[tuple[int, int], Member] = {}
 
     def point_of(self, b: int) -> int:
         p = int(self.alarm_point[b])

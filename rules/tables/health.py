@@ -10,10 +10,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rules.compile import Binding
-from rules.events import PointMeta
+from rules.events import Evidence, PointMeta
 from rules.kernels import drift, flatline, peers, spike, stale
 from rules.kernels import range as range_
-from rules.spec import DriftRule
+from rules.sampling import FLAT_POLLS, STALE_POLLS, scaled
+from rules.spec import BaselineRule, DriftRule
 from rules.tables.base import KindTable, Outputs, ms
 
 
@@ -31,7 +32,9 @@ class FlatlineTable(KindTable):
             return p.range_lo + r.epsilon if ok else -math.inf
 
         self.floor = self.column(floor, np.float64)
-        self.dur_ms = self.column(lambda r, _: ms(r.duration_s), np.int64)
+        self.dur_ms = self.column(
+            lambda r, p: ms(scaled(r.duration_s, p.poll_s, FLAT_POLLS)), np.int64
+        )
         self.level = self.column(lambda r, _: r.level, np.int8)
         self.run_lo = self.state("run_lo", (), np.float64, 0.0)
         self.run_hi = self.state("run_hi", (), np.float64, 0.0)
@@ -44,6 +47,10 @@ class FlatlineTable(KindTable):
             self.run_start, self.active, bind, ts, value, good, lvl, lim,
         )  # fmt: skip
         return out
+
+    def evidence(self, i: int, b: int, value: float, limit: float) -> Evidence:
+        """Flat for `duration_s`: within `epsilon` (the limit) of itself."""
+        return Evidence.of(window_s=self.dur_ms[b] / 1000.0)
 
 
 class RangeTable(KindTable):
@@ -73,29 +80,11 @@ class RangeTable(KindTable):
         return out
 
 
-class DriftTable(KindTable):
-    kind = "drift"
-    step = staticmethod(drift.step)
-    residual = staticmethod(peers.residual)
-    example: ClassVar[dict[str, Any]] = {"kind": "drift", "warmup": 2, "against": "peers"}
+class PeerResiduals(KindTable):
+    """A kind that may run on a point's residual against its peers (drift, baseline): the
+    reading minus the median of the latest readings of the rule's other points."""
 
-    def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
-        super().__init__(bindings, points)
-        self.k = self.column(lambda r, _: r.k_sigma, np.float64)
-        self.h = self.column(lambda r, _: r.h_sigma, np.float64)
-        self.tau_s = self.column(lambda r, _: r.tau_s, np.float64)
-        self.sigma_min = self.column(lambda r, _: r.sigma_min, np.float64)
-        self.warmup = self.column(lambda r, _: r.warmup, np.int64)
-        self.hold_ms = self.column(lambda r, _: ms(r.hold_s), np.int64)
-        self.level = self.column(lambda r, _: r.level, np.int8)
-        self.n_seen = self.state("n_seen", (), np.int64, 0)
-        self.mean = self.state("mean", (), np.float64, 0.0)
-        self.var = self.state("var", (), np.float64, 0.0)
-        self.s_hi = self.state("s_hi", (), np.float64, 0.0)
-        self.s_lo = self.state("s_lo", (), np.float64, 0.0)
-        self.last_ts = self.state("last_ts", (), np.int64, 0)
-        self.last_cross = self.state("last_cross", (), np.int64, 0)
-        self._init_peers(points)
+    residual = staticmethod(peers.residual)
 
     def _init_peers(self, points: Sequence[PointMeta]) -> None:
         """Peers of a binding: the other points of its rule, in its `peers_scope` if set."""
@@ -104,7 +93,7 @@ class DriftTable(KindTable):
         rows: list[list[int]] = []
         for b, bd in enumerate(self.bindings):
             r, me = bd.rule, points[bd.point_idx]
-            assert isinstance(r, DriftRule)
+            assert isinstance(r, DriftRule | BaselineRule)
             if r.against != "peers":
                 rows.append([])
                 continue
@@ -126,25 +115,70 @@ class DriftTable(KindTable):
         self.scratch = np.zeros(max((len(r) for r in rows), default=1) or 1)
         self.any_peers = bool(self.use_peers.any())
 
+    def residuals(
+        self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray
+    ) -> np.ndarray:
+        """The values the kernel sees: each peer binding's residual, others' readings."""
+        if not self.any_peers:
+            return value
+        resid = np.empty(bind.shape[0], dtype=np.float64)
+        self.residual(
+            self.bind_point, self.peer_ptr, self.peer_idx, self.max_age_ms, self.point_alarm,
+            self.last_val, self.last_seen, self.prev_resid, self.scratch,
+            bind, ts, value, good, resid,
+        )  # fmt: skip
+        return np.where(self.use_peers[bind] == 1, resid, value)
+
+    def peers_alarmed(self) -> None:
+        """Peers leave out a point whose alarm of this kind is active."""
+        if self.any_peers:
+            mine = self.use_peers == 1
+            self.point_alarm[self.bind_point[mine]] = self.active[mine] > 0
+
+
+class DriftTable(PeerResiduals):
+    kind = "drift"
+    step = staticmethod(drift.step)
+    example: ClassVar[dict[str, Any]] = {"kind": "drift", "warmup": 2, "against": "peers"}
+
+    def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
+        super().__init__(bindings, points)
+        self.k = self.column(lambda r, _: r.k_sigma, np.float64)
+        self.h = self.column(lambda r, _: r.h_sigma, np.float64)
+        self.tau_s = self.column(lambda r, _: r.tau_s, np.float64)
+        self.sigma_min = self.column(lambda r, _: r.sigma_min, np.float64)
+        self.warmup = self.column(lambda r, _: r.warmup, np.int64)
+        self.hold_ms = self.column(lambda r, _: ms(r.hold_s), np.int64)
+        self.level = self.column(lambda r, _: r.level, np.int8)
+        self.n_seen = self.state("n_seen", (), np.int64, 0)
+        self.mean = self.state("mean", (), np.float64, 0.0)
+        self.var = self.state("var", (), np.float64, 0.0)
+        self.s_hi = self.state("s_hi", (), np.float64, 0.0)
+        self.s_lo = self.state("s_lo", (), np.float64, 0.0)
+        self.last_ts = self.state("last_ts", (), np.int64, 0)
+        self.last_cross = self.state("last_cross", (), np.int64, 0)
+        self._init_peers(points)
+        self._seen = np.empty(0)  # what the last run's CUSUM saw: the value or its residual
+
     def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
         lvl, lim, _ = out = self.outputs(bind.shape[0])
-        if self.any_peers:  # the CUSUM of a peer binding runs on its residual
-            resid = np.empty(bind.shape[0], dtype=np.float64)
-            self.residual(
-                self.bind_point, self.peer_ptr, self.peer_idx, self.max_age_ms, self.point_alarm,
-                self.last_val, self.last_seen, self.prev_resid, self.scratch,
-                bind, ts, value, good, resid,
-            )  # fmt: skip
-            value = np.where(self.use_peers[bind] == 1, resid, value)
+        value = self.residuals(bind, ts, value, good)  # a peer binding's CUSUM: its residual
+        self._seen = value
         self.step(
             self.k, self.h, self.tau_s, self.sigma_min, self.warmup, self.hold_ms, self.level,
             self.n_seen, self.mean, self.var, self.s_hi, self.s_lo, self.last_ts,
             self.last_cross, self.active, bind, ts, value, good, lvl, lim,
         )  # fmt: skip
-        if self.any_peers:  # peers leave out a point whose drift alarm is active
-            mine = self.use_peers == 1
-            self.point_alarm[self.bind_point[mine]] = self.active[mine] > 0
+        self.peers_alarmed()
         return out
+
+    def evidence(self, i: int, b: int, value: float, limit: float) -> Evidence:
+        """The CUSUM's baseline (the learned mean of the value, or of its residual against
+        the peers' median) and how far the deciding sample was from it."""
+        seen = float(self._seen[i])
+        note = "residual against peers" if self.use_peers[b] else None
+        return Evidence.of(window_s=float(self.tau_s[b]), baseline=limit, delta=seen - limit,
+                           note=note)  # fmt: skip
 
     def restore(self, b: int, level: int, ts_ms: int) -> None:
         super().restore(b, level, ts_ms)
@@ -195,7 +229,9 @@ class StaleTable(KindTable):
 
     def __init__(self, bindings: Sequence[Binding], points: Sequence[PointMeta]) -> None:
         super().__init__(bindings, points)
-        self.after_ms = self.column(lambda r, _: ms(r.after_s), np.int64)
+        self.after_ms = self.column(
+            lambda r, p: ms(scaled(r.after_s, p.poll_s, STALE_POLLS)), np.int64
+        )
         self.level = self.column(lambda r, _: r.level, np.int8)
         self.last_good = self.state("last_good", (), np.int64, -1)
 
@@ -210,3 +246,10 @@ class StaleTable(KindTable):
         out = np.empty(self.n, dtype=np.int8)
         self.tick_fn(self.after_ms, self.level, self.last_good, self.active, enabled, now, out)
         return out
+
+    def evidence(self, i: int, b: int, value: float, limit: float) -> Evidence:
+        return Evidence.of(window_s=self.after_ms[b] / 1000.0)
+
+    def tick_evidence(self, b: int) -> Evidence:
+        """No good reading for `after_s`: the window; the last good reading's time."""
+        return Evidence.of(window_s=self.after_ms[b] / 1000.0)

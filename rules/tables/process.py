@@ -10,8 +10,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rules.compile import Binding, tag_number
-from rules.events import PointMeta
+from rules.events import Evidence, PointMeta
 from rules.kernels import accumulation, night_flow, rate, threshold, trend
+from rules.sampling import SMOOTH_POLLS, scaled
 from rules.spec import ThresholdRule
 from rules.tables.base import KindTable, Outputs, ms
 
@@ -74,6 +75,7 @@ class ThresholdTable(KindTable):
         self.off_ms = self.column(lambda r, _: ms(r.off_delay_s), np.int64)
         self.since = self.state("since", (4,), np.int64, -1)
         self.below_since = self.state("below_since", (), np.int64, -1)
+        self._level = np.empty(0, dtype=np.int8)  # the last run's out_level
 
     def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
         lvl, lim, _ = out = self.outputs(bind.shape[0])
@@ -81,7 +83,12 @@ class ThresholdTable(KindTable):
             self.limits, self.direction, self.hyst, self.on_ms, self.off_ms,
             self.active, self.since, self.below_since, bind, ts, value, good, lvl, lim,
         )  # fmt: skip
+        self._level = lvl
         return out
+
+    def evidence(self, i: int, b: int, value: float, limit: float) -> Evidence:
+        on_s = float(self.on_ms[b, int(self._level[i]) - 1]) / 1000.0
+        return Evidence.of(window_s=on_s, baseline=limit, delta=value - limit)
 
 
 class RateTable(KindTable):
@@ -108,6 +115,7 @@ class RateTable(KindTable):
         self.clear_since = self.state("clear_since", (), np.int64, -1)
         self.cond_since = self.state("cond_since", (), np.int64, -1)
         self.prev_y = self.state("prev_y", (), np.float64, np.nan)
+        self.base = np.empty(0)  # the last run's out_base (evidence)
 
     def adopt(self, b: int, other: KindTable, ob: int) -> None:
         super().adopt(b, other, ob)
@@ -116,12 +124,18 @@ class RateTable(KindTable):
 
     def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
         lvl, lim, _ = out = self.outputs(bind.shape[0])
+        self.base = np.empty(bind.shape[0], dtype=np.float64)
         self.step(
             self.sign, self.delta, self.window_ms, self.level, self.on_ms, self.off_ms,
             self.despike, self.buf_ts, self.buf_y, self.head, self.count, self.active,
             self.clear_since, self.cond_since, self.prev_y, bind, ts, value, good, lvl, lim,
+            self.base,
         )  # fmt: skip
         return out
+
+    def evidence(self, i: int, b: int, value: float, limit: float) -> Evidence:
+        base = float(self.base[i])
+        return Evidence.of(window_s=self.window_ms[b] / 1000.0, baseline=base, delta=value - base)
 
 
 class TrendTable(KindTable):
@@ -153,6 +167,7 @@ class TrendTable(KindTable):
         self.cond_since = self.state("cond_since", (), np.int64, -1)
         self.despike = self.column(lambda r, _: 1 if r.despike else 0, np.int8)
         self.prev_x = self.state("prev_x", (), np.float64, np.nan)
+        self.fit, self.slope, self._eta = np.empty(0), np.empty(0), np.empty(0)  # last run's
 
     def adopt(self, b: int, other: KindTable, ob: int) -> None:
         super().adopt(b, other, ob)
@@ -163,13 +178,23 @@ class TrendTable(KindTable):
     def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
         lvl, lim, eta = out = self.outputs(bind.shape[0], eta=True)
         assert eta is not None
+        self.fit = np.empty(bind.shape[0], dtype=np.float64)
+        self.slope = np.empty(bind.shape[0], dtype=np.float64)
         self.step(
             self.sign, self.limit, self.horizon_s, self.min_slope, self.window_ms, self.min_n,
             self.on_ms, self.off_ms, self.level, self.despike, self.buf_ts, self.buf_x,
             self.head, self.count, self.t_ref, self.sums, self.active, self.clear_since,
-            self.cond_since, self.prev_x, bind, ts, value, good, lvl, lim, eta,
+            self.cond_since, self.prev_x, bind, ts, value, good, lvl, lim, eta, self.fit,
+            self.slope,
         )  # fmt: skip
+        self._eta = eta
         return out
+
+    def evidence(self, i: int, b: int, value: float, limit: float) -> Evidence:
+        window_s = self.window_ms[b] / 1000.0
+        fit, slope = float(self.fit[i]), float(self.slope[i])
+        return Evidence.of(window_s=window_s, baseline=fit, delta=slope * window_s,
+                           slope=slope, eta_s=float(self._eta[i]))  # fmt: skip
 
 
 class AccumulationTable(KindTable):
@@ -197,6 +222,10 @@ class AccumulationTable(KindTable):
         )  # fmt: skip
         return out
 
+    def evidence(self, i: int, b: int, value: float, limit: float) -> Evidence:
+        window_s = self.bucket_ms[b] * self.N_BUCKETS / 1000.0
+        return Evidence.of(window_s=window_s, baseline=limit)
+
 
 class NightFlowTable(KindTable):
     kind = "night_flow"
@@ -211,7 +240,9 @@ class NightFlowTable(KindTable):
             lambda r, _: (ms(r.night_end_h * 3600) - ms(r.night_start_h * 3600)) % day, np.int64
         )
         self.off_ms = self.column(lambda r, _: ms(r.utc_offset_h * 3600), np.int64)
-        self.smooth_ms = self.column(lambda r, _: ms(r.smooth_s), np.int64)
+        self.smooth_ms = self.column(
+            lambda r, p: ms(scaled(r.smooth_s, p.poll_s, SMOOTH_POLLS)), np.int64
+        )
         self.frac = self.column(lambda r, _: r.rise_fraction, np.float64)
         self.rabs = self.column(lambda r, _: r.rise_abs, np.float64)
         self.min_n = self.column(lambda r, _: r.min_nights, np.int64)
@@ -230,6 +261,7 @@ class NightFlowTable(KindTable):
         self.streak = self.state("streak", (), np.int64, 0)
         self.scratch = np.zeros(h, dtype=np.float64)
         self.values: np.ndarray | None = None  # the MNF of each output of the last run
+        self.base = np.empty(0)  # and the median of the past nights it was compared with
 
     def adopt(self, b: int, other: KindTable, ob: int) -> None:
         super().adopt(b, other, ob)
@@ -239,10 +271,17 @@ class NightFlowTable(KindTable):
     def run(self, bind: np.ndarray, ts: np.ndarray, value: np.ndarray, good: np.ndarray) -> Outputs:
         lvl, lim, _ = out = self.outputs(bind.shape[0])
         self.values = np.empty(bind.shape[0], dtype=np.float64)
+        self.base = np.empty(bind.shape[0], dtype=np.float64)
         self.step(
             self.start_ms, self.len_ms, self.off_ms, self.smooth_ms, self.frac, self.rabs,
             self.min_n, self.hist, self.need, self.level, self.ew, self.ew_t, self.ew_start,
             self.night, self.night_min, self.ring, self.ring_pos, self.ring_n, self.streak,
             self.active, self.scratch, bind, ts, value, good, lvl, lim, self.values,
+            self.base,
         )  # fmt: skip
         return out
+
+    def evidence(self, i: int, b: int, value: float, limit: float) -> Evidence:
+        """The night window, the median of the past nights, and the MNF's excess over it."""
+        base = float(self.base[i])
+        return Evidence.of(window_s=self.len_ms[b] / 1000.0, baseline=base, delta=value - base)

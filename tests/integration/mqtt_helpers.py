@@ -15,7 +15,7 @@ import aiomqtt
 import msgpack
 
 from edge_agent.config import GatewayConfig
-from edge_agent.records import AlarmState, AlarmTransition, DevicePoll, Reading
+from edge_agent.records import AlarmState, AlarmTransition, DevicePoll, Evidence, Reading
 
 
 def unique_prefix() -> str:
@@ -148,6 +148,7 @@ def alarm(
     *,
     ts_ms: int = 1_700_000_000_000,
     eta_s: float | None = None,
+    evidence: Evidence | None = None,
 ) -> AlarmTransition:
     return AlarmTransition(
         alarm_id=alarm_id,
@@ -162,4 +163,5 @@ def alarm(
         limit=0.2,
         unit="MPa",
         eta_s=eta_s,
+        evidence=evidence,
     )

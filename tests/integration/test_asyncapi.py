@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from edge_agent.ops.args import AckArgs, ModeArgs, PointArgs
-from edge_agent.records import ActionEvent, ActionState, AlarmState
+from edge_agent.records import ActionEvent, ActionState, AlarmState, Evidence, Member
 from edge_agent.store import Store
 from edge_agent.uplink import payloads
 from edge_agent.uplink.drain import Uplink
@@ -31,6 +31,15 @@ from tests.integration.mqtt_helpers import (
 pytestmark = pytest.mark.integration
 
 DOC = yaml.safe_load((ROOT / "docs" / "asyncapi.yaml").read_text())
+
+
+TREND_EVIDENCE = Evidence(window_s=600.0, baseline=0.15, delta=-0.02, slope=-3e-5, eta_s=300.0)
+COMPOSITE_EVIDENCE = Evidence(
+    window_s=300.0, baseline=0.40, delta=-0.1,
+    members=(Member("pt-101", "pressure", "water.pressure.drop", 1_699_999_990_000, 0.3, -0.1),
+             Member("fm-1", "flow", "water.flow.rise", 1_700_000_000_000, 980.0, None)),
+    note="cold start: fixed limits",
+)  # fmt: skip
 
 
 def resolve(ref: str) -> Any:
@@ -93,7 +102,8 @@ async def test_everything_published_validates_against_the_document(
         store.add_poll(
             poll("pt-101", 1_700_000_000_000, {"pressure": 0.31, "temp": math.nan}), "gw-test"
         )
-        store.add_alarms([alarm("a-1"), alarm("a-2", eta_s=300.0)], "gw-test")
+        store.add_alarms([alarm("a-1", evidence=COMPOSITE_EVIDENCE), alarm("a-2", eta_s=300.0,
+                          evidence=TREND_EVIDENCE)], "gw-test")  # fmt: skip
         store.add_alarms([alarm("a-1", AlarmState.CLEARED)], "gw-test")
         store.finish_action(
             ActionEvent("e-1", 1_700_000_000_500, "io-7", "relay1", "gas.ventilate", "a-1", 1.0,

@@ -87,6 +87,8 @@ LAZY_IMPORTS: dict[str, str] = {
     "edge_agent.cli.run_cmd": "only `run` and `demo` load the daemon (numba, pymodbus, aiomqtt)",
     "edge_agent.cli.read_cmd": "only a read or scan with no agent to ask opens a bus itself",
     "edge_agent.cli.rules_cmd": "only a backtest loads the engine; only --plot loads matplotlib",
+    "edge_agent.daemon.loading": "checking rules against poll intervals binds them (numpy); "
+    "`status` starts without numpy",
     "drivers.bus": "a gateway without serial lines never imports pyserial, and the reverse",
     "rules.backtest.plot": "matplotlib is an optional extra, imported only to draw",
 }

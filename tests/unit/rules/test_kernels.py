@@ -79,6 +79,17 @@ RULES: dict[str, Any] = {
         "tau_s": pos_secs, "warmup": st.integers(2, 8), "sigma_min": st.sampled_from([1e-3, 0.1]),
         "hold_s": secs, "level": lvl,
     }),
+    "baseline": st.fixed_dictionaries({
+        "direction": st.sampled_from(["above", "below"]),
+        "n_sigma": st.sampled_from([0.5, 3.0]), "min_delta": st.sampled_from([0.0, 0.1]),
+        "min_fraction": st.sampled_from([0.0, 0.05]),
+        "sigma_min": st.sampled_from([1e-3, 0.05]), "slot_s": st.sampled_from([60.0, 900.0]),
+        "weekends": st.booleans(), "utc_offset_h": st.sampled_from([-5.0, 0.0, 8.0]),
+        "learn_days": st.integers(1, 3), "min_days": st.integers(1, 2),
+        "cold_limit": st.sampled_from([None, 0.5, -0.5]),
+        "against": st.sampled_from(["self", "peers"]), "on_delay_s": secs,
+        "off_delay_s": secs, "level": lvl,
+    }),
 }  # fmt: skip
 # State both implementations keep identically (rings differ on purpose: see the references).
 SHARED_STATE = {
@@ -102,7 +113,24 @@ SHARED_STATE = {
     ],
     "spike": ["active", "win", "n_win", "pos", "held", "n_held", "spike_ts", "n_spk", "spk_pos"],
     "drift": ["active", "n_seen", "mean", "var", "s_hi", "s_lo", "last_cross"],
+    "baseline": [
+        "active",
+        "mean",
+        "mad",
+        "n_seen",
+        "days",
+        "last_day",
+        "cond_since",
+        "clear_since",
+    ],
 }
+
+
+# Per-run outputs both implementations fill for the alarm evidence.
+EVIDENCE = {
+    "rate": ["base"], "trend": ["fit", "slope"], "night_flow": ["values", "base"],
+    "baseline": ["base", "cold"],
+}  # fmt: skip
 
 
 def tables(kind: str, params: list[dict[str, Any]]) -> tuple[KindTable, KindTable]:
@@ -140,6 +168,8 @@ def test_kernel_matches_reference(kind: str, data: st.DataObject) -> None:
         np.testing.assert_array_equal(a[0], b[0])
         same(a[1], b[1])
         same(a[2], b[2])
+        for name in EVIDENCE.get(kind, ()):  # the evidence outputs of the last run
+            same(getattr(fast, name), getattr(slow, name))
         if len(batch[1]):
             now = int(batch[1][-1]) + data.draw(st.sampled_from([0, 1000, 700_000]))
             enabled = np.array(

@@ -163,3 +163,18 @@ def test_the_water_pack_raises_the_leak_with_the_mnf_as_the_alarm_value() -> Non
         assert t.value >= t.limit  # the night's MNF against its threshold, not the last reading
         assert 180.0 < t.value < 240.0
         assert t.value != float(flow[np.searchsorted(ts, t.ts_ms)])
+
+
+def test_a_leak_that_is_never_repaired_stays_alarmed_until_the_night_flow_returns() -> None:
+    # a leak from night 8 to the end of night 17: its nights never enter the baseline
+    ts, flow = inlet(20, leak_from_night=8, spread=0.05, seed=4)
+    day = (ts - T0) // (24 * H)
+    flow = np.where(day >= 17, flow - 80.0, flow)  # repaired during day 17
+    t = table(rise_abs=2.0, nights=1)
+    n = ts.shape[0]
+    lvl, _, _ = t.run(np.zeros(n, np.int64), ts, flow, np.ones(n, np.int8))
+    changes = [(int((ts[i] - T0) // (24 * H)) + 1, int(lvl[i])) for i in np.flatnonzero(lvl >= 0)]
+    assert changes[0][1] > 0
+    assert changes[0][0] in (8, 9)
+    assert [c for c in changes if c[1] == 0] == [changes[-1]]  # cleared once, at the end
+    assert changes[-1][0] == 18  # the first night back to normal

@@ -256,3 +256,18 @@ def test_scan_result_lists_answers_exceptions_and_identity() -> None:
 )
 def test_progress_bar(done: int, total: int, expected: str) -> None:
     assert views.render_progress(done, total, 0, width=10) == expected
+
+
+def test_alarms_and_tail_show_a_composites_evidence_with_its_members() -> None:
+    ev = {"window_s": 300.0, "baseline": 0.4, "delta": -0.11, "slope": None, "eta_s": None,
+          "members": [{"device": "pt-1", "point": "pressure", "rule": "water.pressure.drop",
+                       "ts": 1_795_536_000_000, "value": 0.3, "delta": -0.1}]}  # fmt: skip
+    item = {"type": "alarm", "ts_ms": 1_795_536_000_000, "id": "a-1", "device": "pt-2",
+            "point": "pressure", "rule": "water.burst", "kind": "composite", "level": 1,
+            "state": "raised", "value": 0.29, "limit": 0.07, "unit": "MPa", "eta_s": None,
+            "evidence": ev}  # fmt: skip
+    line = views.render_tail_item(item)
+    assert "why: window 5m00s, baseline 0.4 MPa, delta -0.11 MPa" in line
+    assert "pt-1/pressure water.pressure.drop (0.3, delta -0.1 at " in line
+    text = views.render_alarms({"active": [{**item, "since_ms": item["ts_ms"]}], "recent": []}, 0)
+    assert "why a-1: window 5m00s" in text

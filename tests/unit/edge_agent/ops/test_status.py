@@ -18,7 +18,7 @@ from edge_agent.ops.status import (
     summary_line,
     versions,
 )
-from edge_agent.records import AlarmState, AlarmTransition
+from edge_agent.records import AlarmState, AlarmTransition, Evidence
 from tests.unit.edge_agent.cli.support import doc_example
 
 NOW = 1795536067120
@@ -84,6 +84,7 @@ def test_entries_have_the_documented_keys() -> None:
         0.08,
         0.1,
         "MPa",
+        evidence=Evidence(window_s=10.0, baseline=0.1, delta=-0.02),
     )
     assert alarm_entry(t, NOW - 120_000, acked=False) == documented["alarms"][0]
     assert versions().keys() == documented["gateway"]["versions"].keys()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from edge_agent.clock import now_ms
-from edge_agent.records import AlarmState, AlarmTransition, DevicePoll, Reading
+from edge_agent.records import AlarmState, AlarmTransition, DevicePoll, Evidence, Member, Reading
 from edge_agent.store import Store, StoreError
 from edge_agent.store.migrations import MIGRATIONS
 from edge_agent.uplink.payloads import STORED_READINGS
@@ -347,4 +348,38 @@ def test_an_alarm_owed_by_a_0_1_buffer_still_goes_out_after_the_upgrade(tmp_path
     assert new.seq == 2
     assert new.alarm is not None
     assert new.alarm.alarm_id == "a-new"
+    store.close()
+
+
+def test_evidence_is_kept_with_its_transition_and_survives_reopen(tmp_path: Path) -> None:
+    db = tmp_path / "buffer.db"
+    ev = Evidence(window_s=300.0, baseline=0.4, delta=-0.1,
+                  members=(Member("pt-1", "pressure", "drop", 990, 0.3, -0.1),))  # fmt: skip
+    store = Store.open(db, codec=STORED_READINGS, commit_interval_s=0)
+    store.add_alarms([replace(transition("a-1", AlarmState.RAISED), evidence=ev)], GW)
+    store.add_alarms([transition("a-1", AlarmState.CLEARED, 2000)], GW)
+    store.close()
+    store = Store.open(db, codec=STORED_READINGS, commit_interval_s=0)
+    raised, cleared = sorted(store.recent_alarms(2), key=lambda t: t.ts_ms)
+    assert raised.evidence == ev
+    assert cleared.evidence is None
+    (row, _) = store.pending(10)
+    assert row.alarm is not None
+    assert row.alarm.evidence == ev
+    store.close()
+
+
+def test_learned_baselines_survive_reopen_and_replace_by_rule_and_point(tmp_path: Path) -> None:
+    db = tmp_path / "buffer.db"
+    store = Store.open(db, codec=STORED_READINGS, commit_interval_s=0)
+    assert store.load_baselines() == {}
+    store.save_baselines({("flow.high", "fm-1/flow"): {"mean": [1.0, 2.0], "days": [3, 0]}})
+    store.save_baselines({("flow.high", "fm-1/flow"): {"mean": [1.5, 2.0], "days": [4, 0]},
+                          ("flow.high", "fm-2/flow"): {"mean": [9.0], "days": [1]}})  # fmt: skip
+    store.close()
+    store = Store.open(db, codec=STORED_READINGS, commit_interval_s=0)
+    assert store.load_baselines() == {
+        ("flow.high", "fm-1/flow"): {"mean": [1.5, 2.0], "days": [4, 0]},
+        ("flow.high", "fm-2/flow"): {"mean": [9.0], "days": [1]},
+    }
     store.close()

@@ -8,7 +8,7 @@ import math
 import msgpack
 import pytest
 
-from edge_agent.records import AlarmState, AlarmTransition, Reading
+from edge_agent.records import AlarmState, AlarmTransition, Evidence, Member, Reading
 from edge_agent.uplink.drain import backoff_s
 from edge_agent.uplink.payloads import (
     Encoder,
@@ -91,3 +91,20 @@ def test_backoff_grows_with_jitter_and_stays_under_the_cap() -> None:
     assert all(0.25 <= d <= 0.5 for d in first)
     assert all(30 <= d <= 60 for d in later)
     assert len(set(later)) > 100, "jittered, so a fleet does not reconnect in step"
+
+
+def test_alarm_event_carries_evidence_with_members_in_both_encodings() -> None:
+    ev = Evidence(window_s=300.0, baseline=0.4, delta=-0.1, eta_s=float("nan"),
+                  members=(Member("pt-2", "pressure", "drop", 990, 0.29, -0.11),))  # fmt: skip
+    t = AlarmTransition("a-1", 1000, "pt-2", "pressure", "water.burst", "composite", 1,
+                        AlarmState.RAISED, 0.29, 0.07, "MPa", evidence=ev)  # fmt: skip
+    for fmt in ("json", "msgpack"):
+        msg = decode(Encoder(fmt).alarm(1, t, "gw"), fmt)  # type: ignore[arg-type]
+        assert msg["evidence"] == {
+            "window_s": 300.0, "baseline": 0.4, "delta": -0.1, "slope": None, "eta_s": None,
+            "members": [{"device": "pt-2", "point": "pressure", "rule": "drop", "ts": 990,
+                         "value": 0.29, "delta": -0.11}],
+        }  # fmt: skip
+    cleared = AlarmTransition("a-1", 2000, "pt-2", "pressure", "water.burst", "composite", 1,
+                              AlarmState.CLEARED, 0.4, 0.07, "MPa")  # fmt: skip
+    assert "evidence" not in alarm_event(cleared, "gw")

@@ -44,7 +44,7 @@ def case(tmp_path: Path) -> Path:
     for m in range(10):
         ts = f"2026-03-01T00:{m:02d}:00Z"
         rows.append(f"{ts},pt-1/pressure,{0.15 if 3 <= m < 6 else 0.3},good")
-        rows.append(f"{ts},lv-1/level,{0.9 if m >= 8 else 0.5},{'bad' if m == 2 else 'good'}")
+        rows.append(f"{ts},lv-1/level,{0.9 if m >= 8 else 0.5},{'bad' if m in (2, 3) else 'good'}")
         rows.append(f"{ts},xx-9/unknown,1.0,")
     (tmp_path / "readings.csv").write_text("\n".join(rows) + "\n")
     return tmp_path

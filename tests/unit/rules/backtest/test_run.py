@@ -22,7 +22,8 @@ def test_backtest_writes_every_transition_in_the_scoring_format(case: Path) -> N
         rows = list(csv.DictReader(f))
     assert tuple(rows[0]) == OUT_COLUMNS
     got = [(r["point"], r["rule"], r["state"], r["level"]) for r in rows if r["rule"] != "silent"]
-    # lv-1 was bad at 00:02: 120 s without a good reading makes it stale at 00:03
+    # lv-1 was bad at 00:02 and 00:03: at a 60 s step `after_s = 120` scales to 3 polls
+    # (rules.sampling), so it is stale at 00:04
     assert ("lv-1/level", "silent", "raised", "4") in [
         (r["point"], r["rule"], r["state"], r["level"]) for r in rows
     ]
