@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from edge_agent.clock import now_ms
+from edge_agent.clock import now_ms, t_mono
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +48,41 @@ def write_back(
         log.error("cannot put the buffer database back path=%s reason=%s", path, err)
         return reopen(tmp)
     return reopen(path)
+
+
+class FileGuard:
+    """Checks, at most every `check_s`, that buffer.db is still the file the store has
+    open, and writes it back when it is not (logged once while a write-back fails)."""
+
+    def __init__(self, path: Path, check_s: float) -> None:
+        self.path = path
+        self.check_s = check_s
+        self.restores = 0  # buffer.db deleted or replaced under us, written back
+        self._file = file_id(path)
+        self._checked = t_mono()
+        self._failing = False
+
+    def check(
+        self, conn: sqlite3.Connection, reopen: Callable[[Path], sqlite3.Connection]
+    ) -> sqlite3.Connection:
+        """The connection to use from now on: `conn`, or one to the written-back file."""
+        now = t_mono()
+        if now - self._checked < self.check_s:
+            return conn
+        self._checked = now
+        if file_id(self.path) == self._file:
+            return conn
+        level = logging.DEBUG if self._failing else logging.ERROR
+        log.log(level, "buffer database file deleted or replaced under the agent, writing it "
+                "back path=%s", self.path)  # fmt: skip
+        try:
+            conn = write_back(conn, self.path, reopen)  # all of it: no jump
+        except (OSError, sqlite3.Error) as err:
+            log.log(level, "cannot write the buffer database back, retrying path=%s reason=%s",
+                    self.path, err)  # fmt: skip
+            self._failing = True
+            return conn
+        self._failing = False
+        self._file = file_id(self.path)
+        self.restores += 1
+        return conn

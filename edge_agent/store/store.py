@@ -24,7 +24,7 @@ from edge_agent.store import actions, alarms, baselines, limits, outbox, reading
 from edge_agent.store import seq as counters
 from edge_agent.store.db import transaction
 from edge_agent.store.errors import StoreError
-from edge_agent.store.fileguard import file_id, write_back
+from edge_agent.store.fileguard import FileGuard
 from edge_agent.store.held import DEFAULT_MAX_HELD_READINGS, HeldPolls
 from edge_agent.store.opening import Recovery, open_checked, open_or_recover
 from edge_agent.store.outbox import OutboxRow, ReadingsCodec
@@ -61,11 +61,7 @@ class Store:
         self.recovery: Recovery | None = None
         self._dropping = False
         self.mark = mark if mark is not None else SeqMark(mark_path(path))
-        self.file_check_s = file_check_s
-        self._file = file_id(path)
-        self._checked = t_mono()
-        self.file_restores = 0  # buffer.db deleted or replaced under us, written back
-        self._restore_failing = False  # log a failing write-back once, not every second
+        self._guard = FileGuard(path, file_check_s)
 
     @classmethod
     def open(
@@ -434,28 +430,15 @@ class Store:
 
     # -- the file under us -----------------------------------------------------------
 
+    @property
+    def file_restores(self) -> int:
+        """How often buffer.db was deleted or replaced under us and written back."""
+        return self._guard.restores
+
     def _check_file(self) -> None:
         """Writes to a buffer.db deleted (or replaced) under the running agent would be
         lost at the next start: notice it, and write the database back in place."""
-        now = t_mono()
-        if now - self._checked < self.file_check_s:
-            return
-        self._checked = now
-        if file_id(self.path) == self._file:
-            return
-        level = logging.DEBUG if self._restore_failing else logging.ERROR
-        log.log(level, "buffer database file deleted or replaced under the agent, writing it "
-                "back path=%s", self.path)  # fmt: skip
-        try:
-            self.conn = write_back(self.conn, self.path, open_checked)  # all of it: no jump
-        except (OSError, sqlite3.Error) as err:
-            log.log(level, "cannot write the buffer database back, retrying path=%s reason=%s",
-                    self.path, err)  # fmt: skip
-            self._restore_failing = True
-            return
-        self._restore_failing = False
-        self._file = file_id(self.path)
-        self.file_restores += 1
+        self.conn = self._guard.check(self.conn, open_checked)
 
 
 def _is_full(err: sqlite3.Error) -> bool:
