@@ -23,6 +23,7 @@ import pytest
 from drivers.profiles import load_profiles
 from edge_agent.clock import now_ms
 from edge_agent.uplink.commands import sign
+from edge_agent.uplink.sparkplug import payload as sp
 from fieldsim.modbus_device import SimulatedDevice
 from fieldsim.modbus_server import serve_tcp
 from tests.conftest import Broker
@@ -310,4 +311,26 @@ async def test_write_command_unsigned_where_commands_are_not_signed(
                                                                "value": 1}})  # fmt: skip
         assert await agent.stop() == 0, agent.log_text()
     assert (reply["ok"], reply["result"]["read_back"]) == (True, 1)
+    assert s.coil_writes(2) == [1]
+
+
+async def test_sparkplug_dcmd_writes_a_writable_point_through_the_write_command(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """In the Sparkplug dialect a DCMD metric named after a writable point is the `write`
+    command on it: allow-listed, read back, and audited (the fan's relay is written)."""
+    mqtt = 'api = "sparkplug-b"\n[mqtt.commands]\nallow = ["ping", "write"]\n'
+    async with site(tmp_path, broker, mqtt=mqtt) as s, s.agent() as agent:
+        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+            await client.subscribe("spBv1.0/test-site/#", qos=1)
+            async with asyncio.timeout(30):
+                async for msg in client.messages:
+                    if msg.topic.value == "spBv1.0/test-site/DBIRTH/gw-test/io-7":
+                        break
+            dcmd = sp.payload(now_ms(), None, [("relay3", sp.Value(sp.BOOLEAN, True, now_ms()))])
+            await client.publish("spBv1.0/test-site/DCMD/gw-test/io-7", dcmd, qos=1)
+            async with asyncio.timeout(20):
+                while s.coil_writes(2) != [1]:  # noqa: ASYNC110 (the simulator has no event)
+                    await asyncio.sleep(0.1)
+        assert await agent.stop() == 0, agent.log_text()
     assert s.coil_writes(2) == [1]

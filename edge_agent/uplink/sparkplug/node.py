@@ -18,7 +18,7 @@ Sparkplug 3.0 as the specification states it, on the one uplink session:
 - NCMD `Node Control/Rebirth` = true births everything again. NCMD `Commands/{name}`
   (String: the edge-agent request JSON `{"id", "args"}`) runs the command under the
   same allow-list and signing rules; the reply is NDATA `Commands/{name}/Reply`.
-  DCMD (writes) is not served yet: it is logged and ignored.
+  DCMD: a metric named after a writable point is the `write` command on it.
 - `primary_host_id` set: nothing is born until `spBv1.0/STATE/{id}` says online; when
   it says offline the node publishes NDEATH, disconnects, and waits again.
 - Clean stop: NDEATH with the session's `bdSeq`, then disconnect.
@@ -211,8 +211,9 @@ class SparkplugDialect:
             return self._host_state(data)
         if topic == self.topics.node("NCMD"):
             return await self._ncmd(data, commands)
-        if topic.startswith(self.topics.device("DCMD", "")):
-            log.warning("sparkplug DCMD ignored: writes are not available topic=%s", topic)
+        prefix = self.topics.device("DCMD", "")
+        if topic.startswith(prefix):
+            return await self._dcmd(topic[len(prefix) :], data, commands)
         return []
 
     def goodbye(self) -> list[Outgoing]:
@@ -325,6 +326,32 @@ class SparkplugDialect:
                     )
                     out.append(self._node("NDATA", [metric], qos=1))
         return out
+
+    async def _dcmd(self, device: str, data: bytes, commands: CommandHandler) -> list[Outgoing]:
+        """DCMD: a metric named after a point of the device, with a number or boolean,
+        is the `write` command on `device/point` (allow-listed, and refused when commands
+        must be signed: a DCMD carries no signature). The written value comes back in the
+        device's DDATA when it is next polled; the outcome is an action event."""
+        try:
+            msg = sp.parse(data)
+        except ValueError as err:
+            log.warning("sparkplug DCMD refused device=%s reason=%s", device, err)
+            return []
+        for m in msg.metrics:
+            kind = m.WhichOneof("value")
+            if kind not in ("double_value", "float_value", "int_value", "long_value",
+                            "boolean_value"):  # fmt: skip
+                log.warning("sparkplug DCMD metric without a value device=%s metric=%s",
+                            device, m.name)  # fmt: skip
+                continue
+            value = float(getattr(m, kind))
+            request = {"id": f"dcmd-{now_ms()}", "args": {"point": f"{device}/{m.name}",
+                                                        "value": value}}  # fmt: skip
+            reply = await commands("write", json.dumps(request).encode())
+            if reply is not None and not reply.get("ok"):
+                log.warning("sparkplug DCMD write refused point=%s/%s error=%s",
+                            device, m.name, reply.get("error"))  # fmt: skip
+        return []
 
 
 def _alarm_values(event: Json, ts: int) -> dict[str, Value]:
