@@ -25,30 +25,16 @@ import tempfile
 import time
 from pathlib import Path
 
+# The workload of agent_footprint.py (this folder is on sys.path when a script runs).
+from agent_footprint import RULES, dip
+
 from drivers.profiles import load_profiles
 from edge_agent.demo.broker import private_mosquitto
 from edge_agent.uplink.client import watch
 from fieldsim.modbus_device import SimulatedDevice
 from fieldsim.modbus_server import serve_tcp
 
-RULES = """\
-[[rules]]
-id = "bench.pressure.low"
-kind = "threshold"
-quantity = "pressure"
-direction = "below"
-levels = [ { level = 3, limit = 0.20 } ]
-hysteresis = 0.01
-"""
-
 COLUMNS = ["minute", "rss_mb", "open_files", "db_mb", "wal_mb", "outbox", "received"]
-
-
-def dip(offset_s: float) -> object:
-    def signal(t: float) -> float:
-        return 0.10 if (t + offset_s) % 20.0 < 5.0 else 0.35
-
-    return signal
 
 
 def rss_mb(pid: int) -> float:
